@@ -1,1 +1,42 @@
-fn main() {}
+//! `boxcar`: the operator CLI. Thin: every command calls a library crate.
+
+mod butane_cmd;
+mod validate_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Boxcar: a container-optimised Linux, provisioned from Butane/Ignition.
+#[derive(Parser)]
+#[command(name = "boxcar", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Translate Butane YAML into Ignition JSON (like `butane`).
+    Butane(butane_cmd::Args),
+    /// Check an Ignition config (like `ignition-validate`).
+    Validate(validate_cmd::Args),
+}
+
+/// Exit codes shared by the commands.
+pub mod exit {
+    /// The input is valid (warnings may have been printed).
+    pub const OK: u8 = 0;
+    /// The input is invalid.
+    pub const INVALID: u8 = 1;
+    /// A file could not be read or written.
+    pub const IO: u8 = 3;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Butane(a) => butane_cmd::run(a),
+        Command::Validate(a) => validate_cmd::run(a),
+    };
+    ExitCode::from(code)
+}

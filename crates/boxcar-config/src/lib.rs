@@ -12,7 +12,7 @@
 //! let report = ignition::parse(cfg, Strictness::Lenient).unwrap_err();
 //! assert_eq!(
 //!     report.entries[0].to_string(),
-//!     "error at $.storage.files.0.path, line 1 col 63: path not absolute"
+//!     "error at $.storage.files.0.path, line 1 col 61: path not absolute"
 //! );
 //! ```
 

@@ -23,6 +23,19 @@ fn pos(m: &Marker) -> Pos {
 
 /// Parse every document of a YAML stream.
 pub fn parse(input: &str) -> Result<Vec<Node>, YamlError> {
+    // YAML forbids tabs in indentation; say so where the tab is, rather
+    // than where the parser notices.
+    for (i, line) in input.lines().enumerate() {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        if let Some(col) = indent.find('\t') {
+            if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
+                return Err(YamlError {
+                    pos: Pos::new(i as u32 + 1, col as u32 + 1),
+                    message: "YAML syntax error: a tab character is used for indentation; use spaces".into(),
+                });
+            }
+        }
+    }
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(input);
     if let Err(e) = parser.load(&mut b, true) {
@@ -88,6 +101,13 @@ impl Builder {
                         self.fail(at, "a YAML merge key (<<) needs a mapping or a list of mappings");
                     }
                 },
+                Some((k, key_pos)) if entries.iter().any(|e| e.key == k) => {
+                    let first = entries.iter().find(|e| e.key == k).map_or(0, |e| e.key_pos.line);
+                    self.fail(
+                        key_pos,
+                        format!("YAML: mapping key {k:?} already defined at line {first}"),
+                    );
+                }
                 Some((k, key_pos)) => entries.push(Entry {
                     written: k.clone(),
                     key: k,

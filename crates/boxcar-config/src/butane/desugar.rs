@@ -124,6 +124,9 @@ fn resource(n: &mut Node, p: &Path, target: Target, opts: &Options, r: &mut Repo
     }
     let user_compression = n.get("compression").and_then(|c| c.as_str()).unwrap_or("").to_string();
     let (data, key) = if let Some(e) = n.remove("inline") {
+        if e.value.is_null() {
+            return;
+        }
         match e.value.as_str().map(str::to_string).or(e.value.text.as_deref().map(str::to_string)) {
             Some(t) => (t.into_bytes(), e),
             None if e.value.is_null() => return,
@@ -156,7 +159,17 @@ fn resource(n: &mut Node, p: &Path, target: Target, opts: &Options, r: &mut Repo
     };
     if p.starts_with(&Path::root().keys(&["ignition", "config"])) {
         // A merged config is validated now, not at boot.
-        if let Err(rep) = crate::ignition::parse(&data, Default::default()) {
+        let declared = crate::json::parse(&data).ok().and_then(|t| {
+            t.get("ignition")?.get("version")?.as_str().map(str::to_string)
+        });
+        if declared.as_deref().is_some_and(|v| v != target.spec.as_str()) {
+            let d = r.warning(
+                p.key("version"),
+                "skipping validation for the merge/replace ignition config due to an unkown version",
+            );
+            d.pos = Some(n.pos);
+            d.shown_path = Some(p.key("version").to_snake());
+        } else if let Err(rep) = crate::ignition::parse(&data, Default::default()) {
             for d in rep.entries.iter().filter(|d| d.severity == crate::Severity::Error) {
                 report_at(r, origin.path.clone(), origin.pos, format!("embedded Ignition config: {d}"), false);
             }
@@ -164,7 +177,6 @@ fn resource(n: &mut Node, p: &Path, target: Target, opts: &Options, r: &mut Repo
     }
     let compress = if user_compression.is_empty() { AutoCompress::Allowed } else { AutoCompress::Forbidden };
     let enc = dataurl::encode(&data, compress);
-    let _ = target;
     n.set("source", s(&enc.url, &origin));
     let compression = if user_compression.is_empty() { enc.compression } else { user_compression };
     n.set("compression", s(&compression, &origin));

@@ -127,16 +127,25 @@ fn doc_target(doc: &Node, r: &mut Report) -> Option<Target> {
         return None;
     };
     let version = field("version").unwrap_or_default();
+    if !crate::version::is_semver(&version) {
+        let at = doc.get("version").map_or(doc.pos, |n| n.pos);
+        let d = r.error(Path::root().key("version"), "error parsing version; must be a valid semver");
+        d.pos = Some(at);
+        d.shown_path = Some(Path::root().key("version"));
+        return None;
+    }
+    let known_variant = Target::ALL.iter().any(|t| t.variant_name() == variant);
     match Target::find(&variant, &version) {
         Some(t) => Some(t),
         None => {
-            let at = doc.get("version").or(doc.get("variant")).map_or(doc.pos, |n| n.pos);
+            let key = if known_variant { "version" } else { "variant" };
+            let at = doc.get(key).map_or(doc.pos, |n| n.pos);
             let d = r.error(
-                Path::root().key("version"),
+                Path::root().key(key),
                 format!("No translator exists for variant {variant} with version {version}"),
             );
             d.pos = Some(at);
-            d.shown_path = Some(Path::root().key("version"));
+            d.shown_path = Some(Path::root().key(key));
             d.help = Some(format!(
                 "supported: {}",
                 Target::ALL.map(|t| format!("{} {}", t.variant_name(), t.version)).join(", ")

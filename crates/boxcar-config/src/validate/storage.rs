@@ -46,7 +46,7 @@ fn check_mode(r: &mut Report, mode: Option<i64>, p: Path) {
     if (m as u32) & 0o7000 != 0 {
         r.warning(
             p,
-            "setuid/setgid/sticky bits are not supported in spec versions older than 3.6.0",
+            "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0",
         );
     }
 }
