@@ -52,8 +52,16 @@ pub fn run(a: Args) -> u8 {
             return exit::IO;
         }
     };
-    let strictness = if a.strict { Strictness::Strict } else { Strictness::Lenient };
-    let inputs: Vec<Option<PathBuf>> = if a.files.is_empty() { vec![None] } else { a.files.iter().cloned().map(Some).collect() };
+    let strictness = if a.strict {
+        Strictness::Strict
+    } else {
+        Strictness::Lenient
+    };
+    let inputs: Vec<Option<PathBuf>> = if a.files.is_empty() {
+        vec![None]
+    } else {
+        a.files.iter().cloned().map(Some).collect()
+    };
     let mut merged: Option<butane::Translated> = None;
     for f in inputs {
         let (input, name) = match read_input(&f) {
@@ -75,15 +83,27 @@ pub fn run(a: Args) -> u8 {
                     None => t,
                     Some(prev) => {
                         let mut config = boxcar_config::merge::merge(&prev.config, &t.config);
-                        let target = if t.target.spec >= prev.target.spec { t.target } else { prev.target };
+                        let target = if t.target.spec >= prev.target.spec {
+                            t.target
+                        } else {
+                            prev.target
+                        };
                         config.ignition.version = target.spec.as_str().to_string();
-                        butane::Translated { config, target, report: t.report }
+                        butane::Translated {
+                            config,
+                            target,
+                            report: t.report,
+                        }
                     }
                 });
             }
             Err(fail) => {
                 for (n, r) in &fail.reports {
-                    let src = if *n == name { input.clone() } else { std::fs::read(n).unwrap_or_default() };
+                    let src = if *n == name {
+                        input.clone()
+                    } else {
+                        std::fs::read(n).unwrap_or_default()
+                    };
                     show(r, n, &src, a.raw_errors);
                 }
                 return exit::INVALID;
@@ -94,7 +114,11 @@ pub fn run(a: Args) -> u8 {
     if a.check {
         return exit::OK;
     }
-    let style = if a.pretty { JsonStyle::Pretty } else { JsonStyle::Compact };
+    let style = if a.pretty {
+        JsonStyle::Pretty
+    } else {
+        JsonStyle::Compact
+    };
     let mut json = t.config.to_json(style);
     json.push('\n');
     match write_output(a.output.as_ref(), json.as_bytes()) {
@@ -118,7 +142,9 @@ fn show(r: &boxcar_config::Report, name: &str, input: &[u8], raw: bool) {
 /// a crash never leaves half a config behind.
 fn write_output(out: Option<&PathBuf>, data: &[u8]) -> Result<(), String> {
     let Some(path) = out else {
-        return std::io::stdout().write_all(data).map_err(|e| format!("writing standard output: {e}"));
+        return std::io::stdout()
+            .write_all(data)
+            .map_err(|e| format!("writing standard output: {e}"));
     };
     let tmp = path.with_extension("tmp-boxcar");
     std::fs::write(&tmp, data).map_err(|e| format!("writing {}: {e}", tmp.display()))?;

@@ -49,7 +49,11 @@ pub fn run(a: Args) -> u8 {
             return exit::IO;
         }
     };
-    let strictness = if a.strict { Strictness::Strict } else { Strictness::Lenient };
+    let strictness = if a.strict {
+        Strictness::Strict
+    } else {
+        Strictness::Lenient
+    };
     let (ok, report) = match ignition::parse(&input, strictness) {
         Ok(p) => (true, p.report),
         Err(r) => (false, r),

@@ -30,13 +30,19 @@ fn butane_from_stdin_to_stdout() {
 
 #[test]
 fn errors_are_rendered_like_a_compiler() {
-    let out = run(&["butane"], "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: etc/hostname\n");
+    let out = run(
+        &["butane"],
+        "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: etc/hostname\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "nothing is written on error");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("error: path not absolute"), "{err}");
     assert!(err.contains("--> <stdin>:5:13 at $.storage.files.0.path"), "{err}");
-    assert!(err.contains(" 5 |     - path: etc/hostname\n   |             ^"), "{err}");
+    assert!(
+        err.contains(" 5 |     - path: etc/hostname\n   |             ^"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -45,7 +51,10 @@ fn strict_fails_on_warnings_and_raw_errors_match_ignition() {
     assert!(run(&["butane"], input).status.success());
     let out = run(&["butane", "--strict", "--raw-errors"], input);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "warning at $.bogus, line 3 col 1: Unused key bogus\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "warning at $.bogus, line 3 col 1: Unused key bogus\n"
+    );
 }
 
 #[test]
@@ -81,7 +90,11 @@ fn several_files_merge_and_output_is_atomic() {
     )
     .unwrap();
     let out_path = dir.path().join("out.ign");
-    let (b, r, o) = (base.to_str().unwrap(), role.to_str().unwrap(), out_path.to_str().unwrap());
+    let (b, r, o) = (
+        base.to_str().unwrap(),
+        role.to_str().unwrap(),
+        out_path.to_str().unwrap(),
+    );
     let out = run(&["butane", b, r, "-o", o], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
@@ -109,7 +122,11 @@ fn include_merges_a_base_config() {
     assert_eq!(v["passwd"]["users"][0]["name"], "core");
     assert_eq!(v["systemd"]["units"][0]["name"], "web.service");
     // A cycle is an error, not a hang.
-    std::fs::write(dir.path().join("base.bu"), "variant: flatcar\nversion: 1.1.0\ninclude: [web.bu]\n").unwrap();
+    std::fs::write(
+        dir.path().join("base.bu"),
+        "variant: flatcar\nversion: 1.1.0\ninclude: [web.bu]\n",
+    )
+    .unwrap();
     let out = run(&["butane", top.to_str().unwrap()], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("include cycle"));

@@ -33,7 +33,10 @@ fn sorted(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn ign_files(dir: &Path) -> Vec<PathBuf> {
-    sorted(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "ign")).collect()
+    sorted(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ign"))
+        .collect()
 }
 
 #[test]
@@ -43,7 +46,10 @@ fn ignition_corpus_agrees_with_ignition_validate() {
     for f in ign_files(&corpus().join("ignition/valid")) {
         let (ok, out) = ignition_validate(&std::fs::read(&f).unwrap());
         if !ok {
-            problems.push(format!("{}: ignition-validate rejects a config we accept:\n{out}", f.display()));
+            problems.push(format!(
+                "{}: ignition-validate rejects a config we accept:\n{out}",
+                f.display()
+            ));
         }
         let ours = boxcar(&["validate", f.to_str().unwrap()]);
         assert!(ours.status.success(), "{}", f.display());
@@ -60,7 +66,10 @@ fn ignition_corpus_agrees_with_ignition_validate() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(valid >= 45 && rejected_both >= 60, "valid {valid}, rejected by both {rejected_both}");
+    assert!(
+        valid >= 45 && rejected_both >= 60,
+        "valid {valid}, rejected by both {rejected_both}"
+    );
     eprintln!("differential: {valid} valid configs accepted by both; {rejected_both} invalid configs rejected by both");
 }
 
@@ -72,7 +81,10 @@ fn butane_outputs_and_examples_pass_ignition_validate() {
         .map(|d| (d.join("config.bu"), Some(d.join("files")).filter(|f| f.is_dir())))
         .collect();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    for e in sorted(&examples).into_iter().filter(|p| p.extension().is_some_and(|x| x == "bu")) {
+    for e in sorted(&examples)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "bu"))
+    {
         inputs.push((e, Some(examples.join("files"))));
     }
     let mut problems = Vec::new();
@@ -83,15 +95,25 @@ fn butane_outputs_and_examples_pass_ignition_validate() {
         }
         let out = boxcar(&args);
         if !out.status.success() {
-            problems.push(format!("{}: translation failed:\n{}", bu.display(), String::from_utf8_lossy(&out.stderr)));
+            problems.push(format!(
+                "{}: translation failed:\n{}",
+                bu.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
             continue;
         }
         let (ok, msg) = ignition_validate(&out.stdout);
         if !ok {
-            problems.push(format!("{}: ignition-validate rejects our output:\n{msg}", bu.display()));
+            problems.push(format!(
+                "{}: ignition-validate rejects our output:\n{msg}",
+                bu.display()
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(inputs.len() >= 50);
-    eprintln!("differential: {} Butane outputs accepted by ignition-validate", inputs.len());
+    eprintln!(
+        "differential: {} Butane outputs accepted by ignition-validate",
+        inputs.len()
+    );
 }

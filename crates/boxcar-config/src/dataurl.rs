@@ -3,7 +3,6 @@
 //! Butane's encoder, which picks the shortest of three encodings.
 
 use base64::Engine;
-use std::io::Write;
 
 /// Decode a `data:` URL into its bytes. Acceptance and error texts follow
 /// the Go lexer Ignition uses (`missing media type slash`, `invalid data
@@ -158,7 +157,9 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3).ok_or("rfc2396: unexpected end of unescape sequence")?;
+            let hex = b
+                .get(i + 1..i + 3)
+                .ok_or("rfc2396: unexpected end of unescape sequence")?;
             let h = std::str::from_utf8(hex)
                 .ok()
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
@@ -212,7 +213,10 @@ pub fn encode(data: &[u8], compress: AutoCompress) -> Encoded {
     let mut best = if b64.len() < plain.len() { b64 } else { plain };
     let mut compression = String::new();
     if compress == AutoCompress::Allowed {
-        let gz = format!(";base64,{}", base64::engine::general_purpose::STANDARD.encode(gzip(data)));
+        let gz = format!(
+            ";base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(gzip(data))
+        );
         if gz.len() + 4 < best.len() {
             best = gz;
             compression = "gzip".into();
@@ -225,13 +229,37 @@ pub fn encode(data: &[u8], compress: AutoCompress) -> Encoded {
 }
 
 /// Deterministic gzip at the best level (no timestamp, no file name).
+///
+/// The deflate state is kept per thread and reset between calls: Butane
+/// configs gzip-probe every file, and allocating a fresh best-level
+/// compressor each time dominated translation time.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::new(), flate2::Compression::best());
-    enc.write_all(data).expect("writing to memory");
-    enc.finish().expect("writing to memory")
+    thread_local! {
+        static DEFLATE: std::cell::RefCell<flate2::Compress> =
+            std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::best(), false));
+    }
+    // Header: magic, deflate, no flags, mtime 0, "best" (2), OS unknown (255).
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255];
+    out.reserve(data.len() / 2 + 64);
+    DEFLATE.with(|d| {
+        let mut d = d.borrow_mut();
+        d.reset();
+        loop {
+            let consumed = d.total_in() as usize;
+            let status = d
+                .compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Finish)
+                .expect("deflate into memory");
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+            out.reserve(out.capacity().max(1024));
+        }
+    });
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
 }
 
 #[cfg(test)]
@@ -245,7 +273,10 @@ mod tests {
         assert_eq!(decode("data:text/plain;charset=utf-8;base64,aGk=").unwrap(), b"hi");
         assert_eq!(decode("data:,").unwrap(), b"");
         assert_eq!(decode("data:,a b").unwrap_err(), "invalid data character");
-        assert_eq!(decode("data:;base64,YQ").unwrap_err(), "illegal base64 data at input byte 0");
+        assert_eq!(
+            decode("data:;base64,YQ").unwrap_err(),
+            "illegal base64 data at input byte 0"
+        );
         assert!(decode("data:hello").is_err());
         assert!(decode("data:,%zz").is_err());
         assert!(decode("data:foo/bar,x").is_err());
@@ -259,12 +290,18 @@ mod tests {
         assert_eq!(encode(b"a\n", AutoCompress::Allowed).url, "data:,a%0A");
         // Binary: base64 wins over %XX.
         // Four bytes escape shorter (13) than they encode (16)…
-        assert_eq!(encode(&[0xff, 0xfe, 0xfd, 0xfc], AutoCompress::Allowed).url, "data:,%FF%FE%FD%FC");
+        assert_eq!(
+            encode(&[0xff, 0xfe, 0xfd, 0xfc], AutoCompress::Allowed).url,
+            "data:,%FF%FE%FD%FC"
+        );
         // …but 30 binary bytes do not: 91 escaped vs 48 in base64.
         let bin: Vec<u8> = (0u8..30).map(|i| i.wrapping_mul(97) | 0x80).collect();
         assert!(encode(&bin, AutoCompress::Forbidden).url.starts_with("data:;base64,"));
         // Repetitive text: gzip wins, and says so.
         let big = "line of text\n".repeat(200);
+        let mut round = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip(big.as_bytes())[..]), &mut round).unwrap();
+        assert_eq!(round, big.as_bytes(), "gzip round-trips");
         let e = encode(big.as_bytes(), AutoCompress::Allowed);
         assert_eq!(e.compression, "gzip");
         let e2 = encode(big.as_bytes(), AutoCompress::Forbidden);

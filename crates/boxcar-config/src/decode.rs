@@ -208,9 +208,15 @@ impl<'r> Decoder<'r> {
         since: SpecVersion,
         f: fn(&mut Self, &Node, &Path) -> T,
     ) -> Vec<T> {
-        let Some((n, p)) = self.get(o, key, since) else { return Vec::new() };
+        let Some((n, p)) = self.get(o, key, since) else {
+            return Vec::new();
+        };
         match &n.value {
-            Value::List(items) => items.iter().enumerate().map(|(i, it)| f(self, it, &p.index(i))).collect(),
+            Value::List(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| f(self, it, &p.index(i)))
+                .collect(),
             _ => {
                 self.type_error(&p, n, "a list");
                 Vec::new()
@@ -231,11 +237,15 @@ impl<'r> Decoder<'r> {
 /// Decode a whole config whose version has already been established.
 pub fn config(d: &mut Decoder, node: &Node) -> Config {
     let root = Path::root();
-    let Some(mut o) = d.object(node, &root) else { return Config::default() };
+    let Some(mut o) = d.object(node, &root) else {
+        return Config::default();
+    };
     let c = Config {
         ignition: d.nested(&mut o, "ignition", V3_0, ignition),
         kernel_arguments: d.nested(&mut o, "kernelArguments", V3_3, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return KernelArguments::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return KernelArguments::default();
+            };
             let k = KernelArguments {
                 should_exist: d.str_list(&mut o, "shouldExist", V3_3),
                 should_not_exist: d.str_list(&mut o, "shouldNotExist", V3_3),
@@ -252,10 +262,14 @@ pub fn config(d: &mut Decoder, node: &Node) -> Config {
 }
 
 fn ignition(d: &mut Decoder, n: &Node, p: &Path) -> Ignition {
-    let Some(mut o) = d.object(n, p) else { return Ignition::default() };
+    let Some(mut o) = d.object(n, p) else {
+        return Ignition::default();
+    };
     let i = Ignition {
         config: d.nested(&mut o, "config", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return IgnitionConfig::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return IgnitionConfig::default();
+            };
             let c = IgnitionConfig {
                 merge: d.list(&mut o, "merge", V3_0, config_reference),
                 replace: d.nested(&mut o, "replace", V3_0, config_reference),
@@ -264,7 +278,9 @@ fn ignition(d: &mut Decoder, n: &Node, p: &Path) -> Ignition {
             c
         }),
         proxy: d.nested(&mut o, "proxy", V3_1, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Proxy::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Proxy::default();
+            };
             let x = Proxy {
                 http_proxy: d.str_since(&mut o, "httpProxy", V3_1),
                 https_proxy: d.str_since(&mut o, "httpsProxy", V3_1),
@@ -274,10 +290,14 @@ fn ignition(d: &mut Decoder, n: &Node, p: &Path) -> Ignition {
             x
         }),
         security: d.nested(&mut o, "security", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Security::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Security::default();
+            };
             let s = Security {
                 tls: d.nested(&mut o, "tls", V3_0, |d, n, p| {
-                    let Some(mut o) = d.object(n, p) else { return Tls::default() };
+                    let Some(mut o) = d.object(n, p) else {
+                        return Tls::default();
+                    };
                     let t = Tls {
                         certificate_authorities: d.list(&mut o, "certificateAuthorities", V3_0, config_reference),
                     };
@@ -289,7 +309,9 @@ fn ignition(d: &mut Decoder, n: &Node, p: &Path) -> Ignition {
             s
         }),
         timeouts: d.nested(&mut o, "timeouts", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Timeouts::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Timeouts::default();
+            };
             let t = Timeouts {
                 http_response_headers: d.int(&mut o, "httpResponseHeaders"),
                 http_total: d.int(&mut o, "httpTotal"),
@@ -313,11 +335,15 @@ pub(crate) fn resource(d: &mut Decoder, n: &Node, p: &Path) -> Resource {
 }
 
 fn resource_with(d: &mut Decoder, n: &Node, p: &Path, compression_since: SpecVersion) -> Resource {
-    let Some(mut o) = d.object(n, p) else { return Resource::default() };
+    let Some(mut o) = d.object(n, p) else {
+        return Resource::default();
+    };
     let r = Resource {
         compression: d.str_since(&mut o, "compression", compression_since),
         http_headers: d.list(&mut o, "httpHeaders", V3_1, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return HttpHeader::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return HttpHeader::default();
+            };
             let h = HttpHeader {
                 name: d.str_since(&mut o, "name", V3_1).unwrap_or_default(),
                 value: d.str_since(&mut o, "value", V3_1),
@@ -327,7 +353,9 @@ fn resource_with(d: &mut Decoder, n: &Node, p: &Path, compression_since: SpecVer
         }),
         source: d.str(&mut o, "source"),
         verification: d.nested(&mut o, "verification", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Verification::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Verification::default();
+            };
             let v = Verification {
                 hash: d.str(&mut o, "hash"),
             };
@@ -340,7 +368,9 @@ fn resource_with(d: &mut Decoder, n: &Node, p: &Path, compression_since: SpecVer
 }
 
 fn owner(d: &mut Decoder, n: &Node, p: &Path) -> NodeOwner {
-    let Some(mut o) = d.object(n, p) else { return NodeOwner::default() };
+    let Some(mut o) = d.object(n, p) else {
+        return NodeOwner::default();
+    };
     let x = NodeOwner {
         id: d.int(&mut o, "id"),
         name: d.str(&mut o, "name"),
@@ -350,10 +380,14 @@ fn owner(d: &mut Decoder, n: &Node, p: &Path) -> NodeOwner {
 }
 
 fn storage(d: &mut Decoder, n: &Node, p: &Path) -> Storage {
-    let Some(mut o) = d.object(n, p) else { return Storage::default() };
+    let Some(mut o) = d.object(n, p) else {
+        return Storage::default();
+    };
     let s = Storage {
         directories: d.list(&mut o, "directories", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Directory::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Directory::default();
+            };
             let x = Directory {
                 group: d.nested(&mut o, "group", V3_0, owner),
                 overwrite: d.bool(&mut o, "overwrite"),
@@ -366,7 +400,9 @@ fn storage(d: &mut Decoder, n: &Node, p: &Path) -> Storage {
         }),
         disks: d.list(&mut o, "disks", V3_0, disk),
         files: d.list(&mut o, "files", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return File::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return File::default();
+            };
             let x = File {
                 group: d.nested(&mut o, "group", V3_0, owner),
                 overwrite: d.bool(&mut o, "overwrite"),
@@ -380,7 +416,9 @@ fn storage(d: &mut Decoder, n: &Node, p: &Path) -> Storage {
             x
         }),
         filesystems: d.list(&mut o, "filesystems", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Filesystem::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Filesystem::default();
+            };
             let x = Filesystem {
                 device: d.str(&mut o, "device").unwrap_or_default(),
                 format: d.str(&mut o, "format"),
@@ -395,7 +433,9 @@ fn storage(d: &mut Decoder, n: &Node, p: &Path) -> Storage {
             x
         }),
         links: d.list(&mut o, "links", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Link::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Link::default();
+            };
             let x = Link {
                 group: d.nested(&mut o, "group", V3_0, owner),
                 overwrite: d.bool(&mut o, "overwrite"),
@@ -409,7 +449,9 @@ fn storage(d: &mut Decoder, n: &Node, p: &Path) -> Storage {
         }),
         luks: d.list(&mut o, "luks", V3_2, luks),
         raid: d.list(&mut o, "raid", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Raid::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Raid::default();
+            };
             let x = Raid {
                 devices: d.str_list(&mut o, "devices", V3_0),
                 level: d.str(&mut o, "level"),
@@ -426,11 +468,15 @@ fn storage(d: &mut Decoder, n: &Node, p: &Path) -> Storage {
 }
 
 fn disk(d: &mut Decoder, n: &Node, p: &Path) -> Disk {
-    let Some(mut o) = d.object(n, p) else { return Disk::default() };
+    let Some(mut o) = d.object(n, p) else {
+        return Disk::default();
+    };
     let x = Disk {
         device: d.str(&mut o, "device").unwrap_or_default(),
         partitions: d.list(&mut o, "partitions", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Partition::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Partition::default();
+            };
             let x = Partition {
                 guid: d.str(&mut o, "guid"),
                 label: d.str(&mut o, "label"),
@@ -452,13 +498,19 @@ fn disk(d: &mut Decoder, n: &Node, p: &Path) -> Disk {
 }
 
 fn luks(d: &mut Decoder, n: &Node, p: &Path) -> Luks {
-    let Some(mut o) = d.object(n, p) else { return Luks::default() };
+    let Some(mut o) = d.object(n, p) else {
+        return Luks::default();
+    };
     let x = Luks {
         clevis: d.nested(&mut o, "clevis", V3_2, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Clevis::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Clevis::default();
+            };
             let c = Clevis {
                 custom: d.nested(&mut o, "custom", V3_2, |d, n, p| {
-                    let Some(mut o) = d.object(n, p) else { return ClevisCustom::default() };
+                    let Some(mut o) = d.object(n, p) else {
+                        return ClevisCustom::default();
+                    };
                     let c = ClevisCustom {
                         config: d.str(&mut o, "config"),
                         needs_network: d.bool(&mut o, "needsNetwork"),
@@ -468,7 +520,9 @@ fn luks(d: &mut Decoder, n: &Node, p: &Path) -> Luks {
                     c
                 }),
                 tang: d.list(&mut o, "tang", V3_2, |d, n, p| {
-                    let Some(mut o) = d.object(n, p) else { return Tang::default() };
+                    let Some(mut o) = d.object(n, p) else {
+                        return Tang::default();
+                    };
                     let t = Tang {
                         advertisement: d.str_since(&mut o, "advertisement", V3_4),
                         thumbprint: d.str(&mut o, "thumbprint"),
@@ -498,14 +552,20 @@ fn luks(d: &mut Decoder, n: &Node, p: &Path) -> Luks {
 }
 
 fn systemd(d: &mut Decoder, n: &Node, p: &Path) -> Systemd {
-    let Some(mut o) = d.object(n, p) else { return Systemd::default() };
+    let Some(mut o) = d.object(n, p) else {
+        return Systemd::default();
+    };
     let s = Systemd {
         units: d.list(&mut o, "units", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return Unit::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return Unit::default();
+            };
             let u = Unit {
                 contents: d.str(&mut o, "contents"),
                 dropins: d.list(&mut o, "dropins", V3_0, |d, n, p| {
-                    let Some(mut o) = d.object(n, p) else { return Dropin::default() };
+                    let Some(mut o) = d.object(n, p) else {
+                        return Dropin::default();
+                    };
                     let x = Dropin {
                         contents: d.str(&mut o, "contents"),
                         name: d.str(&mut o, "name").unwrap_or_default(),
@@ -526,10 +586,14 @@ fn systemd(d: &mut Decoder, n: &Node, p: &Path) -> Systemd {
 }
 
 fn passwd(d: &mut Decoder, n: &Node, p: &Path) -> Passwd {
-    let Some(mut o) = d.object(n, p) else { return Passwd::default() };
+    let Some(mut o) = d.object(n, p) else {
+        return Passwd::default();
+    };
     let x = Passwd {
         groups: d.list(&mut o, "groups", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return PasswdGroup::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return PasswdGroup::default();
+            };
             let g = PasswdGroup {
                 gid: d.int(&mut o, "gid"),
                 name: d.str(&mut o, "name").unwrap_or_default(),
@@ -541,7 +605,9 @@ fn passwd(d: &mut Decoder, n: &Node, p: &Path) -> Passwd {
             g
         }),
         users: d.list(&mut o, "users", V3_0, |d, n, p| {
-            let Some(mut o) = d.object(n, p) else { return PasswdUser::default() };
+            let Some(mut o) = d.object(n, p) else {
+                return PasswdUser::default();
+            };
             let u = PasswdUser {
                 gecos: d.str(&mut o, "gecos"),
                 groups: d.str_list(&mut o, "groups", V3_0),

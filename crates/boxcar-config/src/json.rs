@@ -300,7 +300,8 @@ impl<'a> Parser<'a> {
         if self.s[int_start] == b'0' && self.i - int_start > 1 {
             return Err(SyntaxError {
                 pos,
-                message: "invalid number: leading zeros are not allowed in JSON (modes are decimal: 0644 is 420)".into(),
+                message: "invalid number: leading zeros are not allowed in JSON (modes are decimal: 0644 is 420)"
+                    .into(),
             });
         }
         let mut integral = true;

@@ -24,7 +24,12 @@ pub fn merge(parent: &Config, child: &Config) -> Config {
     Config {
         ignition: Ignition {
             config: IgnitionConfig {
-                merge: keyed(&parent.ignition.config.merge, &child.ignition.config.merge, res_key, resource),
+                merge: keyed(
+                    &parent.ignition.config.merge,
+                    &child.ignition.config.merge,
+                    res_key,
+                    resource,
+                ),
                 replace: resource(&parent.ignition.config.replace, &child.ignition.config.replace),
             },
             proxy: Proxy {
@@ -47,7 +52,10 @@ pub fn merge(parent: &Config, child: &Config) -> Config {
                     &parent.ignition.timeouts.http_response_headers,
                     &child.ignition.timeouts.http_response_headers,
                 ),
-                http_total: opt(&parent.ignition.timeouts.http_total, &child.ignition.timeouts.http_total),
+                http_total: opt(
+                    &parent.ignition.timeouts.http_total,
+                    &child.ignition.timeouts.http_total,
+                ),
             },
             version: child.ignition.version.clone(),
         },
@@ -158,10 +166,15 @@ fn user(p: &PasswdUser, c: &PasswdUser) -> PasswdUser {
 fn unit(p: &Unit, c: &Unit) -> Unit {
     Unit {
         contents: opt(&p.contents, &c.contents),
-        dropins: keyed(&p.dropins, &c.dropins, |d| d.name.clone(), |p, c| Dropin {
-            contents: opt(&p.contents, &c.contents),
-            name: c.name.clone(),
-        }),
+        dropins: keyed(
+            &p.dropins,
+            &c.dropins,
+            |d| d.name.clone(),
+            |p, c| Dropin {
+                contents: opt(&p.contents, &c.contents),
+                name: c.name.clone(),
+            },
+        ),
         enabled: opt(&p.enabled, &c.enabled),
         mask: opt(&p.mask, &c.mask),
         name: c.name.clone(),
@@ -194,62 +207,102 @@ fn storage(p: &Storage, c: &Storage) -> Storage {
         .collect();
     // Parent entries whose path the child uses for another kind are dropped.
     let taken_by_other = |kind: &str, path: &str| child_paths.iter().any(|(k, cp)| *cp == path && *k != kind);
-    let pf: Vec<File> = p.files.iter().filter(|f| !taken_by_other("file", &f.path)).cloned().collect();
+    let pf: Vec<File> = p
+        .files
+        .iter()
+        .filter(|f| !taken_by_other("file", &f.path))
+        .cloned()
+        .collect();
     let pd: Vec<Directory> = p
         .directories
         .iter()
         .filter(|d| !taken_by_other("dir", &d.path))
         .cloned()
         .collect();
-    let pl: Vec<Link> = p.links.iter().filter(|l| !taken_by_other("link", &l.path)).cloned().collect();
+    let pl: Vec<Link> = p
+        .links
+        .iter()
+        .filter(|l| !taken_by_other("link", &l.path))
+        .cloned()
+        .collect();
     Storage {
-        directories: keyed(&pd, &c.directories, |d| d.path.clone(), |p, c| Directory {
-            group: owner(&p.group, &c.group),
-            overwrite: opt(&p.overwrite, &c.overwrite),
-            path: c.path.clone(),
-            user: owner(&p.user, &c.user),
-            mode: opt(&p.mode, &c.mode),
-        }),
-        disks: keyed(&p.disks, &c.disks, |d| d.device.clone(), |p, c| Disk {
-            device: c.device.clone(),
-            partitions: keyed(&p.partitions, &c.partitions, partition_key, partition),
-            wipe_table: opt(&p.wipe_table, &c.wipe_table),
-        }),
-        files: keyed(&pf, &c.files, |f| f.path.clone(), |p, c| File {
-            group: owner(&p.group, &c.group),
-            overwrite: opt(&p.overwrite, &c.overwrite),
-            path: c.path.clone(),
-            user: owner(&p.user, &c.user),
-            append: [p.append.clone(), c.append.clone()].concat(),
-            contents: resource(&p.contents, &c.contents),
-            mode: opt(&p.mode, &c.mode),
-        }),
-        filesystems: keyed(&p.filesystems, &c.filesystems, |f| f.device.clone(), |p, c| Filesystem {
-            device: c.device.clone(),
-            format: opt(&p.format, &c.format),
-            label: opt(&p.label, &c.label),
-            mount_options: [p.mount_options.clone(), c.mount_options.clone()].concat(),
-            options: [p.options.clone(), c.options.clone()].concat(),
-            path: opt(&p.path, &c.path),
-            uuid: opt(&p.uuid, &c.uuid),
-            wipe_filesystem: opt(&p.wipe_filesystem, &c.wipe_filesystem),
-        }),
-        links: keyed(&pl, &c.links, |l| l.path.clone(), |p, c| Link {
-            group: owner(&p.group, &c.group),
-            overwrite: opt(&p.overwrite, &c.overwrite),
-            path: c.path.clone(),
-            user: owner(&p.user, &c.user),
-            hard: opt(&p.hard, &c.hard),
-            target: opt(&p.target, &c.target),
-        }),
+        directories: keyed(
+            &pd,
+            &c.directories,
+            |d| d.path.clone(),
+            |p, c| Directory {
+                group: owner(&p.group, &c.group),
+                overwrite: opt(&p.overwrite, &c.overwrite),
+                path: c.path.clone(),
+                user: owner(&p.user, &c.user),
+                mode: opt(&p.mode, &c.mode),
+            },
+        ),
+        disks: keyed(
+            &p.disks,
+            &c.disks,
+            |d| d.device.clone(),
+            |p, c| Disk {
+                device: c.device.clone(),
+                partitions: keyed(&p.partitions, &c.partitions, partition_key, partition),
+                wipe_table: opt(&p.wipe_table, &c.wipe_table),
+            },
+        ),
+        files: keyed(
+            &pf,
+            &c.files,
+            |f| f.path.clone(),
+            |p, c| File {
+                group: owner(&p.group, &c.group),
+                overwrite: opt(&p.overwrite, &c.overwrite),
+                path: c.path.clone(),
+                user: owner(&p.user, &c.user),
+                append: [p.append.clone(), c.append.clone()].concat(),
+                contents: resource(&p.contents, &c.contents),
+                mode: opt(&p.mode, &c.mode),
+            },
+        ),
+        filesystems: keyed(
+            &p.filesystems,
+            &c.filesystems,
+            |f| f.device.clone(),
+            |p, c| Filesystem {
+                device: c.device.clone(),
+                format: opt(&p.format, &c.format),
+                label: opt(&p.label, &c.label),
+                mount_options: [p.mount_options.clone(), c.mount_options.clone()].concat(),
+                options: [p.options.clone(), c.options.clone()].concat(),
+                path: opt(&p.path, &c.path),
+                uuid: opt(&p.uuid, &c.uuid),
+                wipe_filesystem: opt(&p.wipe_filesystem, &c.wipe_filesystem),
+            },
+        ),
+        links: keyed(
+            &pl,
+            &c.links,
+            |l| l.path.clone(),
+            |p, c| Link {
+                group: owner(&p.group, &c.group),
+                overwrite: opt(&p.overwrite, &c.overwrite),
+                path: c.path.clone(),
+                user: owner(&p.user, &c.user),
+                hard: opt(&p.hard, &c.hard),
+                target: opt(&p.target, &c.target),
+            },
+        ),
         luks: keyed(&p.luks, &c.luks, |l| l.name.clone(), luks),
-        raid: keyed(&p.raid, &c.raid, |r| r.name.clone(), |p, c| Raid {
-            devices: strings(&p.devices, &c.devices),
-            level: opt(&p.level, &c.level),
-            name: c.name.clone(),
-            options: [p.options.clone(), c.options.clone()].concat(),
-            spares: opt(&p.spares, &c.spares),
-        }),
+        raid: keyed(
+            &p.raid,
+            &c.raid,
+            |r| r.name.clone(),
+            |p, c| Raid {
+                devices: strings(&p.devices, &c.devices),
+                level: opt(&p.level, &c.level),
+                name: c.name.clone(),
+                options: [p.options.clone(), c.options.clone()].concat(),
+                spares: opt(&p.spares, &c.spares),
+            },
+        ),
     }
 }
 
@@ -285,11 +338,16 @@ fn luks(p: &Luks, c: &Luks) -> Luks {
                 needs_network: opt(&p.clevis.custom.needs_network, &c.clevis.custom.needs_network),
                 pin: opt(&p.clevis.custom.pin, &c.clevis.custom.pin),
             },
-            tang: keyed(&p.clevis.tang, &c.clevis.tang, |t| t.url.clone(), |p, c| Tang {
-                advertisement: opt(&p.advertisement, &c.advertisement),
-                thumbprint: opt(&p.thumbprint, &c.thumbprint),
-                url: c.url.clone(),
-            }),
+            tang: keyed(
+                &p.clevis.tang,
+                &c.clevis.tang,
+                |t| t.url.clone(),
+                |p, c| Tang {
+                    advertisement: opt(&p.advertisement, &c.advertisement),
+                    thumbprint: opt(&p.thumbprint, &c.thumbprint),
+                    url: c.url.clone(),
+                },
+            ),
             threshold: opt(&p.clevis.threshold, &c.clevis.threshold),
             tpm2: opt(&p.clevis.tpm2, &c.clevis.tpm2),
         },

@@ -80,7 +80,13 @@ impl Report {
         Report::default()
     }
 
-    pub fn push(&mut self, severity: Severity, path: Path, anchor: Anchor, message: impl Into<String>) -> &mut Diagnostic {
+    pub fn push(
+        &mut self,
+        severity: Severity,
+        path: Path,
+        anchor: Anchor,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
         self.entries.push(Diagnostic {
             severity,
             path,

@@ -127,11 +127,7 @@ impl Node {
     /// The last entry with this key (JSON and YAML decoders keep the last
     /// of duplicated keys, as Go's decoders do).
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.entries()?
-            .iter()
-            .rev()
-            .find(|e| e.key == key)
-            .map(|e| &e.value)
+        self.entries()?.iter().rev().find(|e| e.key == key).map(|e| &e.value)
     }
 
     pub fn entry(&self, key: &str) -> Option<&Entry> {

@@ -132,9 +132,7 @@ impl MarkedEventReceiver for Builder {
                 self.push_value(node, anchor);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), at, anchor)),
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(Vec::new(), at, anchor, None, Vec::new()))
-            }
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(Vec::new(), at, anchor, None, Vec::new())),
             Event::SequenceEnd => {
                 if let Some(Frame::Seq(items, p, anchor)) = self.stack.pop() {
                     self.push_value(Node::new(Value::List(items), p), anchor);
@@ -297,7 +295,18 @@ mod tests {
         assert!(e.message.starts_with("YAML"), "{e}");
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..8 {
-            bomb.push_str(&format!("b{i}: &b{i} [{}]\n", vec![if i == 0 { "*a".to_string() } else { format!("*b{}", i - 1) }; 10].join(", ")));
+            bomb.push_str(&format!(
+                "b{i}: &b{i} [{}]\n",
+                vec![
+                    if i == 0 {
+                        "*a".to_string()
+                    } else {
+                        format!("*b{}", i - 1)
+                    };
+                    10
+                ]
+                .join(", ")
+            ));
         }
         assert!(parse(&bomb).unwrap_err().message.contains("aliases expand"));
         assert_eq!(parse_int("08"), None);

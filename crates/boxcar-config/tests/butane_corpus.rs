@@ -17,7 +17,11 @@ fn options(case: &Path, args: &[String]) -> butane::Options {
     let dir = (files.is_dir() && !args.iter().any(|a| a == "--no-files-dir")).then_some(files);
     butane::Options {
         files_dir: FilesDir::new(dir.as_deref()).unwrap(),
-        strictness: if args.iter().any(|a| a == "--strict") { Strictness::Strict } else { Strictness::Lenient },
+        strictness: if args.iter().any(|a| a == "--strict") {
+            Strictness::Strict
+        } else {
+            Strictness::Lenient
+        },
         source_path: Some(case.join("config.bu")),
     }
 }
@@ -31,7 +35,9 @@ fn normalize(v: &mut Value) {
                 if gz && src.starts_with("data:") {
                     let raw = dataurl::decode(src).expect("expected data URL decodes");
                     let mut out = Vec::new();
-                    flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).expect("gzip");
+                    flate2::read::GzDecoder::new(&raw[..])
+                        .read_to_end(&mut out)
+                        .expect("gzip");
                     *src = format!("gunzipped:{}", String::from_utf8_lossy(&out));
                 }
             }
@@ -85,7 +91,13 @@ fn ok_cases_translate_to_the_expected_ignition() {
             )),
         }
     }
-    assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -109,5 +121,11 @@ fn err_cases_fail_with_the_expected_diagnostics() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

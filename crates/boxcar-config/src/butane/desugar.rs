@@ -14,7 +14,11 @@ use crate::version::SpecVersion;
 
 /// Report at a known YAML node (Butane-phase errors are positioned at once).
 fn report_at(r: &mut Report, path: Path, at: Pos, msg: impl Into<String>, warning: bool) {
-    let d = if warning { r.warning(path.clone(), msg) } else { r.error(path.clone(), msg) };
+    let d = if warning {
+        r.warning(path.clone(), msg)
+    } else {
+        r.error(path.clone(), msg)
+    };
     d.pos = Some(at);
     d.shown_path = Some(path.to_snake());
 }
@@ -38,7 +42,13 @@ pub fn desugar(doc: &mut Node, target: Target, opts: &Options, r: &mut Report) {
     if let Some(ign) = doc.get_mut("ignition") {
         if let Value::Map(_) = ign.value {
             if let Some(e) = ign.remove("version") {
-                report_at(r, Path::root().keys(&["ignition", "version"]), e.key_pos, "Unused key version", true);
+                report_at(
+                    r,
+                    Path::root().keys(&["ignition", "version"]),
+                    e.key_pos,
+                    "Unused key version",
+                    true,
+                );
             }
             ign.set("version", s(target.spec.as_str(), &vo));
         }
@@ -66,8 +76,10 @@ fn camelize(n: &mut Node) {
     }
 }
 
-fn list_items<'a>(n: Option<&'a mut Node>) -> impl Iterator<Item = (usize, &'a mut Node)> {
-    n.and_then(|n| n.items_mut()).into_iter().flat_map(|v| v.iter_mut().enumerate())
+fn list_items(n: Option<&mut Node>) -> impl Iterator<Item = (usize, &mut Node)> {
+    n.and_then(|n| n.items_mut())
+        .into_iter()
+        .flat_map(|v| v.iter_mut().enumerate())
 }
 
 /// Visit every Resource position of the schema.
@@ -119,7 +131,13 @@ fn resource(n: &mut Node, p: &Path, target: Target, opts: &Options, r: &mut Repo
     if set.len() > 1 {
         let last = set[set.len() - 1];
         let at = n.entry(last).map_or(n.pos, |e| e.value.pos);
-        report_at(r, p.key(last), at, "only one of the following can be set: inline, local, source", false);
+        report_at(
+            r,
+            p.key(last),
+            at,
+            "only one of the following can be set: inline, local, source",
+            false,
+        );
         return;
     }
     let user_compression = n.get("compression").and_then(|c| c.as_str()).unwrap_or("").to_string();
@@ -127,7 +145,12 @@ fn resource(n: &mut Node, p: &Path, target: Target, opts: &Options, r: &mut Repo
         if e.value.is_null() {
             return;
         }
-        match e.value.as_str().map(str::to_string).or(e.value.text.as_deref().map(str::to_string)) {
+        match e
+            .value
+            .as_str()
+            .map(str::to_string)
+            .or(e.value.text.as_deref().map(str::to_string))
+        {
             Some(t) => (t.into_bytes(), e),
             None if e.value.is_null() => return,
             None => {
@@ -139,7 +162,13 @@ fn resource(n: &mut Node, p: &Path, target: Target, opts: &Options, r: &mut Repo
     } else if let Some(e) = n.remove("local") {
         let Some(rel) = e.value.as_str() else {
             if !e.value.is_null() {
-                report_at(r, p.key("local"), e.value.pos, "expected a string, found a non-string", false);
+                report_at(
+                    r,
+                    p.key("local"),
+                    e.value.pos,
+                    "expected a string, found a non-string",
+                    false,
+                );
             }
             return;
         };
@@ -159,9 +188,9 @@ fn resource(n: &mut Node, p: &Path, target: Target, opts: &Options, r: &mut Repo
     };
     if p.starts_with(&Path::root().keys(&["ignition", "config"])) {
         // A merged config is validated now, not at boot.
-        let declared = crate::json::parse(&data).ok().and_then(|t| {
-            t.get("ignition")?.get("version")?.as_str().map(str::to_string)
-        });
+        let declared = crate::json::parse(&data)
+            .ok()
+            .and_then(|t| t.get("ignition")?.get("version")?.as_str().map(str::to_string));
         if declared.as_deref().is_some_and(|v| v != target.spec.as_str()) {
             let d = r.warning(
                 p.key("version"),
@@ -171,14 +200,28 @@ fn resource(n: &mut Node, p: &Path, target: Target, opts: &Options, r: &mut Repo
             d.shown_path = Some(p.key("version").to_snake());
         } else if let Err(rep) = crate::ignition::parse(&data, Default::default()) {
             for d in rep.entries.iter().filter(|d| d.severity == crate::Severity::Error) {
-                report_at(r, origin.path.clone(), origin.pos, format!("embedded Ignition config: {d}"), false);
+                report_at(
+                    r,
+                    origin.path.clone(),
+                    origin.pos,
+                    format!("embedded Ignition config: {d}"),
+                    false,
+                );
             }
         }
     }
-    let compress = if user_compression.is_empty() { AutoCompress::Allowed } else { AutoCompress::Forbidden };
+    let compress = if user_compression.is_empty() {
+        AutoCompress::Allowed
+    } else {
+        AutoCompress::Forbidden
+    };
     let enc = dataurl::encode(&data, compress);
     n.set("source", s(&enc.url, &origin));
-    let compression = if user_compression.is_empty() { enc.compression } else { user_compression };
+    let compression = if user_compression.is_empty() {
+        enc.compression
+    } else {
+        user_compression
+    };
     n.set("compression", s(&compression, &origin));
 }
 
@@ -192,7 +235,9 @@ fn local_sugar_allowed(target: Target, r: &mut Report, path: Path, at: Pos, writ
 }
 
 fn read_text(opts: &Options, rel: &str) -> Result<String, String> {
-    opts.files_dir.read(rel).map(|b| String::from_utf8_lossy(&b).into_owned())
+    opts.files_dir
+        .read(rel)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// `contents_local` on units and drop-ins.
@@ -243,16 +288,31 @@ fn users(doc: &mut Node, target: Target, opts: &Options, r: &mut Report) {
     let Some(passwd) = doc.get_mut("passwd") else { return };
     for (i, user) in list_items(passwd.get_mut("users")) {
         let p = up.index(i);
-        let Some(e) = user.remove("sshAuthorizedKeysLocal") else { continue };
-        if e.value.is_null() || !local_sugar_allowed(target, r, p.key("sshAuthorizedKeysLocal"), e.key_pos, &e.written) {
+        let Some(e) = user.remove("sshAuthorizedKeysLocal") else {
+            continue;
+        };
+        if e.value.is_null() || !local_sugar_allowed(target, r, p.key("sshAuthorizedKeysLocal"), e.key_pos, &e.written)
+        {
             continue;
         }
         if !opts.files_dir.is_set() {
-            report_at(r, p.key("sshAuthorizedKeysLocal"), e.value.pos, super::local::ERR_NO_FILES_DIR, false);
+            report_at(
+                r,
+                p.key("sshAuthorizedKeysLocal"),
+                e.value.pos,
+                super::local::ERR_NO_FILES_DIR,
+                false,
+            );
             continue;
         }
         let Value::List(files) = &e.value.value else {
-            report_at(r, p.key("sshAuthorizedKeysLocal"), e.value.pos, "expected a list", false);
+            report_at(
+                r,
+                p.key("sshAuthorizedKeysLocal"),
+                e.value.pos,
+                "expected a list",
+                false,
+            );
             continue;
         };
         let mut keys: Vec<Node> = match user.get("sshAuthorizedKeys").map(|k| &k.value) {
@@ -267,8 +327,16 @@ fn users(doc: &mut Node, target: Target, opts: &Options, r: &mut Report) {
             };
             match read_text(opts, rel) {
                 Ok(t) => {
-                    let o = Origin { path: fp.to_snake(), pos: f.pos };
-                    keys.extend(t.split('\n').map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty()).map(|l| s(l, &o)));
+                    let o = Origin {
+                        path: fp.to_snake(),
+                        pos: f.pos,
+                    };
+                    keys.extend(
+                        t.split('\n')
+                            .map(|l| l.trim_end_matches('\r'))
+                            .filter(|l| !l.is_empty())
+                            .map(|l| s(l, &o)),
+                    );
                 }
                 Err(m) => report_at(r, fp, f.pos, m, false),
             }
@@ -283,7 +351,9 @@ fn modes(doc: &mut Node, r: &mut Report) {
     let sp = Path::root().key("storage");
     let Some(storage) = doc.get("storage") else { return };
     for (list, dir) in [("files", false), ("directories", true)] {
-        let Some(Value::List(items)) = storage.get(list).map(|n| &n.value) else { continue };
+        let Some(Value::List(items)) = storage.get(list).map(|n| &n.value) else {
+            continue;
+        };
         for (i, it) in items.iter().enumerate() {
             if let Some(m) = it.get("mode") {
                 if let Value::Int(mode) = m.value {
@@ -373,7 +443,10 @@ fn mount_units(doc: &mut Node, r: &mut Report) {
                 .iter()
                 .map(|x| {
                     let name = x.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
-                    let tang = x.get("clevis").and_then(|c| c.get("tang")).is_some_and(|t| matches!(&t.value, Value::List(v) if !v.is_empty()));
+                    let tang = x
+                        .get("clevis")
+                        .and_then(|c| c.get("tang"))
+                        .is_some_and(|t| matches!(&t.value, Value::List(v) if !v.is_empty()));
                     (name, tang)
                 })
                 .collect(),
@@ -390,13 +463,25 @@ fn mount_units(doc: &mut Node, r: &mut Report) {
         let get = |k: &str| fs.get(k).and_then(|n| n.as_str()).map(str::to_string);
         let device = get("device").unwrap_or_default();
         let Some(format) = get("format").filter(|f| !f.is_empty()) else {
-            report_at(r, p.key("format"), fs.pos, "format is required if with_mount_unit is true", false);
+            report_at(
+                r,
+                p.key("format"),
+                fs.pos,
+                "format is required if with_mount_unit is true",
+                false,
+            );
             continue;
         };
         let swap = format == "swap";
         let path = get("path").filter(|p| !p.is_empty());
         if !swap && path.is_none() {
-            report_at(r, p.key("path"), fs.pos, "path is required if with_mount_unit is true and format is not swap", false);
+            report_at(
+                r,
+                p.key("path"),
+                fs.pos,
+                "path is required if with_mount_unit is true and format is not swap",
+                false,
+            );
             continue;
         }
         let remote = luks_tang.iter().any(|(name, tang)| {
@@ -432,12 +517,17 @@ fn mount_units(doc: &mut Node, r: &mut Report) {
         let pos = systemd.pos;
         systemd.set("units", Node::new(Value::List(vec![]), pos));
     }
-    let Some(units) = systemd.get_mut("units").and_then(|u| u.items_mut()) else { return };
+    let Some(units) = systemd.get_mut("units").and_then(|u| u.items_mut()) else {
+        return;
+    };
     // Generated units are the merge parent: the user's fields win.
     let mut front = Vec::new();
     for g in generated {
         let gname = g.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
-        match units.iter_mut().find(|u| u.get("name").and_then(|n| n.as_str()) == Some(gname.as_str())) {
+        match units
+            .iter_mut()
+            .find(|u| u.get("name").and_then(|n| n.as_str()) == Some(gname.as_str()))
+        {
             Some(user) => {
                 for k in ["enabled", "contents"] {
                     if user.get(k).is_none_or(|n| n.is_null()) {
@@ -463,12 +553,22 @@ fn gen_entry(key: &str, value: Node) -> Entry {
 }
 
 /// The unit Butane writes for a filesystem.
-pub fn mount_unit(device: &str, path: Option<&str>, format: &str, options: &[String], remote: bool) -> (String, String) {
+pub fn mount_unit(
+    device: &str,
+    path: Option<&str>,
+    format: &str,
+    options: &[String],
+    remote: bool,
+) -> (String, String) {
     let mut opts: Vec<String> = options.to_vec();
     if remote {
         opts.push("_netdev".into());
     }
-    let opt_line = if opts.is_empty() { String::new() } else { format!("\nOptions={}", opts.join(",")) };
+    let opt_line = if opts.is_empty() {
+        String::new()
+    } else {
+        format!("\nOptions={}", opts.join(","))
+    };
     if format == "swap" {
         let name = format!("{}.swap", unit_name_path_escape(device));
         let c = format!("# Generated by Butane\n[Swap]\nWhat={device}{opt_line}\n\n[Install]\nRequiredBy=swap.target");
@@ -529,7 +629,12 @@ fn trees(doc: &mut Node, opts: &Options, r: &mut Report) {
             report_at(r, p.clone(), t.pos, "root of tree must be a directory", false);
             continue;
         }
-        let dest = t.get("path").and_then(|n| n.as_str()).filter(|s| !s.is_empty()).unwrap_or("/").to_string();
+        let dest = t
+            .get("path")
+            .and_then(|n| n.as_str())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("/")
+            .to_string();
         let entries = match walk(&dir) {
             Ok(v) => v,
             Err(m) => {
@@ -574,23 +679,43 @@ fn add_tree_entry(storage: &mut Node, entry: TreeEntry, dest: &str, o: &Origin, 
             .unwrap_or(false)
     });
     if exists_elsewhere {
-        report_at(r, o.path.clone(), o.pos, "matching filesystem node has existing contents or different type", false);
+        report_at(
+            r,
+            o.path.clone(),
+            o.pos,
+            "matching filesystem node has existing contents or different type",
+            false,
+        );
         return;
     }
-    let Some(list) = storage.get_mut(own).and_then(|n| n.items_mut()) else { return };
+    let Some(list) = storage.get_mut(own).and_then(|n| n.items_mut()) else {
+        return;
+    };
     let idx = match list.iter().position(|x| path_of(x) == Some(target_path.as_str())) {
         Some(i) => i,
         None => {
-            list.push(Node::generated(Value::Map(vec![gen_entry("path", s(&target_path, o))]), o));
+            list.push(Node::generated(
+                Value::Map(vec![gen_entry("path", s(&target_path, o))]),
+                o,
+            ));
             list.len() - 1
         }
     };
     let node = &mut list[idx];
     match entry {
         TreeEntry::File { executable, data, .. } => {
-            let has_source = node.get("contents").and_then(|c| c.get("source")).is_some_and(|s| !s.is_null());
+            let has_source = node
+                .get("contents")
+                .and_then(|c| c.get("source"))
+                .is_some_and(|s| !s.is_null());
             if has_source {
-                report_at(r, o.path.clone(), o.pos, "matching filesystem node has existing contents or different type", false);
+                report_at(
+                    r,
+                    o.path.clone(),
+                    o.pos,
+                    "matching filesystem node has existing contents or different type",
+                    false,
+                );
                 return;
             }
             if node.get("contents").is_none_or(|c| c.is_null()) {
@@ -604,7 +729,11 @@ fn add_tree_entry(storage: &mut Node, entry: TreeEntry, dest: &str, o: &Origin, 
                 .to_string();
             let enc = dataurl::encode(
                 &data,
-                if compression.is_empty() { AutoCompress::Allowed } else { AutoCompress::Forbidden },
+                if compression.is_empty() {
+                    AutoCompress::Allowed
+                } else {
+                    AutoCompress::Forbidden
+                },
             );
             if let Some(c) = node.get_mut("contents") {
                 c.set("source", s(&enc.url, o));
@@ -613,12 +742,25 @@ fn add_tree_entry(storage: &mut Node, entry: TreeEntry, dest: &str, o: &Origin, 
                 }
             }
             if node.get("mode").is_none_or(|m| m.is_null()) {
-                node.set("mode", Node::generated(Value::Int(if executable { 0o755 } else { 0o644 }), o));
+                node.set(
+                    "mode",
+                    Node::generated(Value::Int(if executable { 0o755 } else { 0o644 }), o),
+                );
             }
         }
         TreeEntry::Symlink { target, .. } => {
-            if node.get("target").and_then(|t| t.as_str()).is_some_and(|t| !t.is_empty()) {
-                report_at(r, o.path.clone(), o.pos, "matching filesystem node has existing contents or different type", false);
+            if node
+                .get("target")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| !t.is_empty())
+            {
+                report_at(
+                    r,
+                    o.path.clone(),
+                    o.pos,
+                    "matching filesystem node has existing contents or different type",
+                    false,
+                );
                 return;
             }
             node.set("target", s(&target, o));
@@ -642,7 +784,10 @@ mod tests {
     #[test]
     fn escapes_unit_names_like_systemd() {
         assert_eq!(unit_name_path_escape("/var/lib/data"), "var-lib-data");
-        assert_eq!(unit_name_path_escape("/dev/disk/by-label/my-data"), "dev-disk-by\\x2dlabel-my\\x2ddata");
+        assert_eq!(
+            unit_name_path_escape("/dev/disk/by-label/my-data"),
+            "dev-disk-by\\x2dlabel-my\\x2ddata"
+        );
         assert_eq!(unit_name_path_escape("/"), "-");
     }
 }

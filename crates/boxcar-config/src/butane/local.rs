@@ -68,8 +68,15 @@ fn lexically_inside(root: &Path, p: &Path) -> bool {
 /// One entry found while walking a tree.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TreeEntry {
-    File { rel: String, executable: bool, data: Vec<u8> },
-    Symlink { rel: String, target: String },
+    File {
+        rel: String,
+        executable: bool,
+        data: Vec<u8>,
+    },
+    Symlink {
+        rel: String,
+        target: String,
+    },
 }
 
 /// Walk a directory in lexical order without following symlinks.
@@ -89,7 +96,11 @@ fn walk_into(dir: &Path, prefix: &str, out: &mut Vec<TreeEntry>) -> Result<(), S
     for name in names {
         let name = name.to_string_lossy().into_owned();
         let path = dir.join(&name);
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let meta = std::fs::symlink_metadata(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         let ft = meta.file_type();
         if ft.is_dir() {

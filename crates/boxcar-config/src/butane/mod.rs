@@ -74,7 +74,10 @@ fn translate_inner(input: &[u8], name: &str, opts: &Options, stack: &mut Vec<Pat
     let text = match std::str::from_utf8(input) {
         Ok(t) => t,
         Err(e) => {
-            r.error(Path::root(), format!("input is not valid UTF-8 (byte {})", e.valid_up_to()));
+            r.error(
+                Path::root(),
+                format!("input is not valid UTF-8 (byte {})", e.valid_up_to()),
+            );
             return Err(fail(name, r));
         }
     };
@@ -113,13 +116,20 @@ fn combine(parent: Translated, child: Translated) -> Translated {
     let mut report = parent.report;
     report.merge(child.report);
     let mut config = merge(&parent.config, &child.config);
-    let target = if child.target.spec >= parent.target.spec { child.target } else { parent.target };
+    let target = if child.target.spec >= parent.target.spec {
+        child.target
+    } else {
+        parent.target
+    };
     config.ignition.version = target.spec.as_str().to_string();
     Translated { config, target, report }
 }
 
 fn doc_target(doc: &Node, r: &mut Report) -> Option<Target> {
-    let field = |k: &str| doc.get(k).and_then(|n| n.as_str().map(str::to_string).or(n.text.as_deref().map(str::to_string)));
+    let field = |k: &str| {
+        doc.get(k)
+            .and_then(|n| n.as_str().map(str::to_string).or(n.text.as_deref().map(str::to_string)))
+    };
     let Some(variant) = field("variant") else {
         let d = r.error(Path::root().key("variant"), "error parsing variant; must be specified");
         d.pos = Some(doc.pos);
@@ -129,7 +139,10 @@ fn doc_target(doc: &Node, r: &mut Report) -> Option<Target> {
     let version = field("version").unwrap_or_default();
     if !crate::version::is_semver(&version) {
         let at = doc.get("version").map_or(doc.pos, |n| n.pos);
-        let d = r.error(Path::root().key("version"), "error parsing version; must be a valid semver");
+        let d = r.error(
+            Path::root().key("version"),
+            "error parsing version; must be a valid semver",
+        );
         d.pos = Some(at);
         d.shown_path = Some(Path::root().key("version"));
         return None;
@@ -148,7 +161,9 @@ fn doc_target(doc: &Node, r: &mut Report) -> Option<Target> {
             d.shown_path = Some(Path::root().key(key));
             d.help = Some(format!(
                 "supported: {}",
-                Target::ALL.map(|t| format!("{} {}", t.variant_name(), t.version)).join(", ")
+                Target::ALL
+                    .map(|t| format!("{} {}", t.variant_name(), t.version))
+                    .join(", ")
             ));
             None
         }
@@ -158,7 +173,8 @@ fn doc_target(doc: &Node, r: &mut Report) -> Option<Target> {
 fn translate_doc(mut doc: Node, name: &str, opts: &Options, stack: &mut Vec<PathBuf>) -> Result<Translated, Failure> {
     let mut r = Report::new();
     if !matches!(doc.value, Value::Map(_)) {
-        r.error(Path::root(), format!("expected an object, found {}", doc.value.kind())).pos = Some(doc.pos);
+        r.error(Path::root(), format!("expected an object, found {}", doc.value.kind()))
+            .pos = Some(doc.pos);
         return Err(fail(name, r));
     }
     let Some(target) = doc_target(&doc, &mut r) else {
@@ -173,7 +189,9 @@ fn translate_doc(mut doc: Node, name: &str, opts: &Options, stack: &mut Vec<Path
         Some(variant::requirement_label),
     );
     r.merge(vr);
-    let Some((config, _)) = parsed else { return Err(fail(name, r)) };
+    let Some((config, _)) = parsed else {
+        return Err(fail(name, r));
+    };
     if !target.allows_clevis() {
         for (i, l) in config.storage.luks.iter().enumerate() {
             if l.clevis != Default::default() {

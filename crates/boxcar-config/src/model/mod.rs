@@ -113,7 +113,15 @@ macro_rules! impl_is_empty {
 }
 pub(crate) use impl_is_empty;
 
-impl_is_empty!(KernelArguments, IgnitionConfig, Proxy, Security, Tls, Timeouts, Ignition);
+impl_is_empty!(
+    KernelArguments,
+    IgnitionConfig,
+    Proxy,
+    Security,
+    Tls,
+    Timeouts,
+    Ignition
+);
 
 impl Config {
     /// Serialise as compact or pretty JSON; the field order is fixed, so the

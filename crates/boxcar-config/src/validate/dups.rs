@@ -51,7 +51,12 @@ fn partition_key(p: &Partition) -> String {
 pub fn check(r: &mut Report, cfg: &Config) {
     let root = Path::root();
     let ign = root.key("ignition");
-    check_struct(r, &ign.key("config"), vec![list("merge", sources(&cfg.ignition.config.merge))], &[]);
+    check_struct(
+        r,
+        &ign.key("config"),
+        vec![list("merge", sources(&cfg.ignition.config.merge))],
+        &[],
+    );
     check_struct(
         r,
         &ign.keys(&["security", "tls"]),
@@ -61,7 +66,12 @@ pub fn check(r: &mut Report, cfg: &Config) {
         )],
         &[],
     );
-    check_struct(r, &ign.key("proxy"), vec![list("noProxy", cfg.ignition.proxy.no_proxy.clone())], &[]);
+    check_struct(
+        r,
+        &ign.key("proxy"),
+        vec![list("noProxy", cfg.ignition.proxy.no_proxy.clone())],
+        &[],
+    );
     let resources = |r: &mut Report, res: &Resource, p: &Path| {
         let names = res.http_headers.iter().map(|h| h.name.clone());
         check_struct(r, p, vec![list("httpHeaders", names)], &[]);
@@ -133,7 +143,12 @@ pub fn check(r: &mut Report, cfg: &Config) {
         resources(r, &f.contents, &sp.key("files").index(i).key("contents"));
     }
     for (i, x) in s.raid.iter().enumerate() {
-        check_struct(r, &sp.key("raid").index(i), vec![list("devices", x.devices.clone())], &[]);
+        check_struct(
+            r,
+            &sp.key("raid").index(i),
+            vec![list("devices", x.devices.clone())],
+            &[],
+        );
     }
     for (i, l) in s.luks.iter().enumerate() {
         let lp = sp.key("luks").index(i);

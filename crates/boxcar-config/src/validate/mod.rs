@@ -37,8 +37,18 @@ pub fn validate(cfg: &Config, v: SpecVersion) -> Report {
         url::check_resource(&mut r, ca, &tls.index(i), v);
     }
     let proxy = &cfg.ignition.proxy;
-    url::check_proxy(&mut r, proxy.http_proxy.as_deref(), ign.keys(&["proxy", "httpProxy"]), true);
-    url::check_proxy(&mut r, proxy.https_proxy.as_deref(), ign.keys(&["proxy", "httpsProxy"]), false);
+    url::check_proxy(
+        &mut r,
+        proxy.http_proxy.as_deref(),
+        ign.keys(&["proxy", "httpProxy"]),
+        true,
+    );
+    url::check_proxy(
+        &mut r,
+        proxy.https_proxy.as_deref(),
+        ign.keys(&["proxy", "httpsProxy"]),
+        false,
+    );
     for (name, t) in [
         ("httpResponseHeaders", cfg.ignition.timeouts.http_response_headers),
         ("httpTotal", cfg.ignition.timeouts.http_total),

@@ -200,7 +200,10 @@ fn check_disk(r: &mut Report, d: &Disk, p: &Path) {
     }
     for (i, a) in parts.iter().enumerate() {
         if a.label.is_some() && parts[..i].iter().any(|b| b.label == a.label) {
-            r.error(p.key("partitions").index(i), "cannot use the same partition label twice");
+            r.error(
+                p.key("partitions").index(i),
+                "cannot use the same partition label twice",
+            );
             break;
         }
     }
@@ -249,7 +252,10 @@ fn check_partition(r: &mut Report, part: &Partition, p: &Path) {
         || part.start_mib.is_some()
         || part.size_mib.is_some();
     if part.should_exist == Some(false) && has_others {
-        r.error(p.clone(), "shouldExist specified false with other options also specified");
+        r.error(
+            p.clone(),
+            "shouldExist specified false with other options also specified",
+        );
     }
     if part.number == 0 && part.label.is_none() {
         r.error(p.clone(), "a partition number >= 1 or a label must be specified");
@@ -258,7 +264,10 @@ fn check_partition(r: &mut Report, part: &Partition, p: &Path) {
         if l.len() > 36 {
             r.error(p.key("label"), "partition labels may not exceed 36 characters");
         } else if l.contains(':') {
-            r.error(p.key("label"), "partition label will be truncated to text before the colon");
+            r.error(
+                p.key("label"),
+                "partition label will be truncated to text before the colon",
+            );
         }
     }
     check_guid(r, part.guid.as_deref(), p.key("guid"));
@@ -340,7 +349,10 @@ fn check_luks(r: &mut Report, l: &Luks, p: &Path, v: SpecVersion) {
     let c = &l.clevis;
     let custom_pin = c.custom.pin.as_deref().is_some_and(|s| !s.is_empty());
     if custom_pin && (!c.tang.is_empty() || c.tpm2 == Some(true) || c.threshold.is_some_and(|t| t != 0)) {
-        r.error(p.key("clevis"), "cannot use custom clevis config with tpm2, tang, or threshold");
+        r.error(
+            p.key("clevis"),
+            "cannot use custom clevis config with tpm2, tang, or threshold",
+        );
     }
     if let Some(src) = l.key_file.source.as_deref().filter(|s| !s.is_empty()) {
         if validate_url(src, v).is_err() {

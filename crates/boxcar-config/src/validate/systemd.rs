@@ -109,7 +109,10 @@ fn has_install(opts: &[UnitOption]) -> bool {
 pub fn check(r: &mut Report, s: &Systemd, sp: &Path) {
     for (i, u) in s.units.iter().enumerate() {
         let p = sp.key("units").index(i);
-        if !UNIT_SUFFIXES.iter().any(|suf| u.name.ends_with(suf) && u.name.len() >= suf.len()) {
+        if !UNIT_SUFFIXES
+            .iter()
+            .any(|suf| u.name.ends_with(suf) && u.name.len() >= suf.len())
+        {
             r.error(p.key("name"), "invalid systemd unit extension");
         }
         let parsed = u.contents.as_deref().map(parse_unit);
@@ -122,7 +125,10 @@ pub fn check(r: &mut Report, s: &Systemd, sp: &Path) {
                 if u.enabled == Some(true) && !empty && !has_install(opts) {
                     r.warning(
                         p.key("contents"),
-                        format!("unit {:?} is enabled, but has no install section so enable does nothing", u.name),
+                        format!(
+                            "unit {:?} is enabled, but has no install section so enable does nothing",
+                            u.name
+                        ),
                     );
                 }
             }
@@ -147,7 +153,10 @@ pub fn check(r: &mut Report, s: &Systemd, sp: &Path) {
                         if !has_install(&opts) {
                             r.warning(
                                 p.key("contents"),
-                                format!("template unit {template:?} for {:?} doesn't have Install section", u.name),
+                                format!(
+                                    "template unit {template:?} for {:?} doesn't have Install section",
+                                    u.name
+                                ),
                             );
                         }
                     }
@@ -188,7 +197,10 @@ pub fn check_path_conflicts(r: &mut Report, cfg: &Config) {
     for (field, paths) in lists {
         for (i, p) in paths.into_iter().enumerate() {
             if unit_paths.contains(p) {
-                r.error(sp.key(field).index(i).key("path"), "path conflicts with systemd unit or dropin");
+                r.error(
+                    sp.key(field).index(i).key("path"),
+                    "path conflicts with systemd unit or dropin",
+                );
             }
         }
     }

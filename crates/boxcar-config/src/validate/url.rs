@@ -7,6 +7,10 @@ use crate::path::Path;
 use crate::report::Report;
 use crate::version::SpecVersion;
 
+/// A URL Go's `net/url` would refuse ("unable to parse url").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadUrl;
+
 /// The parts of a URL the checks need, split the way Go's `net/url` does.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UrlParts<'a> {
@@ -19,9 +23,9 @@ pub struct UrlParts<'a> {
 
 /// Parse like Go's `url.Parse`, with its failure cases (control bytes, bad
 /// percent escapes, bad host characters, non-numeric ports).
-pub fn parse_url(s: &str) -> Result<UrlParts<'_>, ()> {
+pub fn parse_url(s: &str) -> Result<UrlParts<'_>, BadUrl> {
     if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return Err(());
+        return Err(BadUrl);
     }
     let (rest, frag) = match s.split_once('#') {
         Some((r, f)) => (r, Some(f)),
@@ -31,10 +35,12 @@ pub fn parse_url(s: &str) -> Result<UrlParts<'_>, ()> {
         check_escapes(f)?;
     }
     let (scheme, rest) = match rest.find(':') {
-        Some(0) => return Err(()),
+        Some(0) => return Err(BadUrl),
         Some(i)
             if rest.as_bytes()[0].is_ascii_alphabetic()
-                && rest[..i].bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
+                && rest[..i]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
         {
             (rest[..i].to_ascii_lowercase(), &rest[i + 1..])
         }
@@ -67,14 +73,14 @@ pub fn parse_url(s: &str) -> Result<UrlParts<'_>, ()> {
     })
 }
 
-fn check_escapes(s: &str) -> Result<(), ()> {
+fn check_escapes(s: &str) -> Result<(), BadUrl> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
             match b.get(i + 1..i + 3) {
                 Some(h) if h.iter().all(u8::is_ascii_hexdigit) => i += 3,
-                _ => return Err(()),
+                _ => return Err(BadUrl),
             }
         } else {
             i += 1;
@@ -83,9 +89,9 @@ fn check_escapes(s: &str) -> Result<(), ()> {
     Ok(())
 }
 
-fn check_host(h: &str) -> Result<(), ()> {
+fn check_host(h: &str) -> Result<(), BadUrl> {
     let (name, port) = if let Some(rest) = h.strip_prefix('[') {
-        let end = rest.find(']').ok_or(())?;
+        let end = rest.find(']').ok_or(BadUrl)?;
         (&rest[..end], rest[end + 1..].strip_prefix(':'))
     } else {
         match h.rsplit_once(':') {
@@ -95,7 +101,7 @@ fn check_host(h: &str) -> Result<(), ()> {
     };
     if let Some(p) = port {
         if !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(());
+            return Err(BadUrl);
         }
     }
     check_escapes(name)?;
@@ -103,7 +109,7 @@ fn check_host(h: &str) -> Result<(), ()> {
     if name.bytes().all(ok) {
         Ok(())
     } else {
-        Err(())
+        Err(BadUrl)
     }
 }
 
@@ -172,7 +178,7 @@ pub fn check_resource(r: &mut Report, res: &Resource, p: &Path, v: SpecVersion) 
     if let Some(c) = &res.compression {
         if !c.is_empty() && c != "gzip" {
             r.error(p.key("compression"), "invalid compression method").help =
-                Some(format!("{c:?} is not supported; the only compression is \"gzip\"")); 
+                Some(format!("{c:?} is not supported; the only compression is \"gzip\""));
         }
     }
     if res.verification.hash.is_some() && res.source.is_none() {
@@ -254,14 +260,23 @@ mod tests {
         assert!(validate_url("https://example.com/a", V3_0).is_ok());
         assert_eq!(validate_url("gs://b/o", V3_1).unwrap_err(), "invalid url scheme");
         assert!(validate_url("gs://b/o", V3_2).is_ok());
-        assert_eq!(validate_url("arn:aws:s3:::b/k", V3_3).unwrap_err(), "invalid url scheme");
+        assert_eq!(
+            validate_url("arn:aws:s3:::b/k", V3_3).unwrap_err(),
+            "invalid url scheme"
+        );
         assert!(validate_url("arn:aws:s3:::b/k", V3_4).is_ok());
-        assert_eq!(validate_url("arn:aws:iam:::b/k", V3_4).unwrap_err(), "invalid S3 ARN format");
+        assert_eq!(
+            validate_url("arn:aws:iam:::b/k", V3_4).unwrap_err(),
+            "invalid S3 ARN format"
+        );
         assert_eq!(validate_url("ftp://x/y", V3_4).unwrap_err(), "invalid url scheme");
         assert_eq!(validate_url("http://x/%zz", V3_4).unwrap_err(), "unable to parse url");
         assert_eq!(validate_url("http://a b/", V3_4).unwrap_err(), "unable to parse url");
         assert_eq!(validate_url("http://h:port/", V3_4).unwrap_err(), "unable to parse url");
-        assert_eq!(validate_url("s3://b/k?versionId=", V3_4).unwrap_err(), "invalid S3 object VersionId");
+        assert_eq!(
+            validate_url("s3://b/k?versionId=", V3_4).unwrap_err(),
+            "invalid S3 object VersionId"
+        );
         assert_eq!(validate_url("/etc/x", V3_4).unwrap_err(), "invalid url scheme");
         assert!(validate_url("HTTP://example.com", V3_4).is_ok());
     }
@@ -271,10 +286,22 @@ mod tests {
         let h512 = format!("sha512-{}", "a".repeat(128));
         let h256 = format!("sha256-{}", "a".repeat(64));
         assert!(validate_hash(&h512, SpecVersion::V3_0).is_ok());
-        assert_eq!(validate_hash(&h256, SpecVersion::V3_0), Err("unrecognized hash function"));
+        assert_eq!(
+            validate_hash(&h256, SpecVersion::V3_0),
+            Err("unrecognized hash function")
+        );
         assert!(validate_hash(&h256, SpecVersion::V3_1).is_ok());
-        assert_eq!(validate_hash("sha512-abc", SpecVersion::V3_1), Err("incorrect size for hash sum"));
-        assert_eq!(validate_hash("sha512", SpecVersion::V3_1), Err("malformed hash specifier"));
-        assert_eq!(validate_hash("md5-00", SpecVersion::V3_1), Err("unrecognized hash function"));
+        assert_eq!(
+            validate_hash("sha512-abc", SpecVersion::V3_1),
+            Err("incorrect size for hash sum")
+        );
+        assert_eq!(
+            validate_hash("sha512", SpecVersion::V3_1),
+            Err("malformed hash specifier")
+        );
+        assert_eq!(
+            validate_hash("md5-00", SpecVersion::V3_1),
+            Err("unrecognized hash function")
+        );
     }
 }
