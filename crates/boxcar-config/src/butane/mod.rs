@@ -180,6 +180,20 @@ fn translate_doc(mut doc: Node, name: &str, opts: &Options, stack: &mut Vec<Path
     let Some(target) = doc_target(&doc, &mut r) else {
         return Err(fail(name, r));
     };
+    for key in ["boot_device", "grub"]
+        .into_iter()
+        .filter(|_| target.variant == variant::Variant::Fcos)
+    {
+        if let Some(e) = doc.entry(key) {
+            let d = r.error(
+                Path::root().key(key),
+                format!("{key} is not supported by Boxcar yet; write the storage/luks/raid sections it would generate"),
+            );
+            d.pos = Some(e.key_pos);
+            d.shown_path = Some(Path::root().key(key));
+            return Err(fail(name, r));
+        }
+    }
     let includes = doc.remove("include");
     desugar::desugar(&mut doc, target, opts, &mut r);
     let (parsed, vr) = ignition::from_tree(
