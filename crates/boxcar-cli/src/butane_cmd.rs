@@ -81,20 +81,7 @@ pub fn run(a: Args) -> u8 {
                 show(&t.report, &name, &input, a.raw_errors);
                 merged = Some(match merged {
                     None => t,
-                    Some(prev) => {
-                        let mut config = boxcar_config::merge::merge(&prev.config, &t.config);
-                        let target = if t.target.spec >= prev.target.spec {
-                            t.target
-                        } else {
-                            prev.target
-                        };
-                        config.ignition.version = target.spec.as_str().to_string();
-                        butane::Translated {
-                            config,
-                            target,
-                            report: t.report,
-                        }
-                    }
+                    Some(prev) => butane::combine(prev, t),
                 });
             }
             Err(fail) => {

@@ -5,7 +5,7 @@ use crate::decode::{self, Decoder, ScalarRules, VersionLabel};
 use crate::json;
 use crate::model::Config;
 use crate::path::Path;
-use crate::report::{PathNaming, Report, Severity, Strictness};
+use crate::report::{PathNaming, Report, Strictness};
 use crate::tree::{Node, Value};
 use crate::validate;
 use crate::version::SpecVersion;
@@ -113,17 +113,4 @@ pub fn parse(input: &[u8], strictness: Strictness) -> Result<Parsed, Report> {
         }
         _ => Err(report),
     }
-}
-
-/// Validate without keeping the result: the `ignition-validate` equivalent.
-pub fn validate_bytes(input: &[u8]) -> Report {
-    match parse(input, Strictness::Lenient) {
-        Ok(p) => p.report,
-        Err(r) => r,
-    }
-}
-
-/// True if the report is only warnings or better.
-pub fn accepted(r: &Report) -> bool {
-    !r.entries.iter().any(|d| d.severity == Severity::Error)
 }

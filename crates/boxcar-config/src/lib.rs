@@ -34,8 +34,3 @@ pub mod yaml;
 pub use model::{Config, JsonStyle};
 pub use report::{Diagnostic, Report, Severity, Strictness};
 pub use version::SpecVersion;
-
-/// Go's `path.Clean` for an absolute path (shared by validation and Butane).
-pub fn validate_path_clean(p: &str) -> String {
-    validate::storage_clean(p)
-}

@@ -244,7 +244,7 @@ fn storage(p: &Storage, c: &Storage) -> Storage {
             |d| d.device.clone(),
             |p, c| Disk {
                 device: c.device.clone(),
-                partitions: keyed(&p.partitions, &c.partitions, partition_key, partition),
+                partitions: keyed(&p.partitions, &c.partitions, Partition::key, partition),
                 wipe_table: opt(&p.wipe_table, &c.wipe_table),
             },
         ),
@@ -303,16 +303,6 @@ fn storage(p: &Storage, c: &Storage) -> Storage {
                 spares: opt(&p.spares, &c.spares),
             },
         ),
-    }
-}
-
-fn partition_key(p: &Partition) -> String {
-    if p.number != 0 {
-        format!("number:{}", p.number)
-    } else if let Some(l) = &p.label {
-        format!("label:{l}")
-    } else {
-        String::new()
     }
 }
 

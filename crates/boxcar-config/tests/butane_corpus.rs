@@ -5,7 +5,6 @@
 
 mod common;
 use boxcar_config::butane::{self, FilesDir};
-use boxcar_config::report::Severity;
 use boxcar_config::{dataurl, JsonStyle, Strictness};
 use common::*;
 use serde_json::Value;
@@ -72,14 +71,7 @@ fn ok_cases_translate_to_the_expected_ignition() {
                     ));
                 }
                 let miss = unmet(&exp.lines, &t.report.entries);
-                let extra: Vec<String> = t
-                    .report
-                    .entries
-                    .iter()
-                    .filter(|d| d.severity == Severity::Warning)
-                    .filter(|d| !exp.lines.iter().any(|e| d.message.contains(&e.message)))
-                    .map(|d| d.to_string())
-                    .collect();
+                let extra = unexpected_warnings(&exp.lines, &t.report.entries);
                 if !miss.is_empty() || !extra.is_empty() {
                     failures.push(format!("{}: missing {miss:?}, unexpected {extra:?}", case.display()));
                 }

@@ -3,7 +3,6 @@
 //! (path, line:col and message).
 
 mod common;
-use boxcar_config::report::Severity;
 use boxcar_config::{ignition, Strictness};
 use common::*;
 
@@ -18,13 +17,7 @@ fn valid_configs_are_accepted() {
         match ignition::parse(&input, Strictness::Lenient) {
             Ok(p) => {
                 let miss = unmet(&exp.lines, &p.report.entries);
-                let extra: Vec<_> = p
-                    .report
-                    .entries
-                    .iter()
-                    .filter(|d| d.severity == Severity::Warning)
-                    .filter(|d| !exp.lines.iter().any(|e| d.message.contains(&e.message)))
-                    .collect();
+                let extra = unexpected_warnings(&exp.lines, &p.report.entries);
                 if !miss.is_empty() || !extra.is_empty() {
                     failures.push(format!("{}: missing {miss:?}, unexpected {extra:?}", f.display()));
                 }

@@ -653,7 +653,7 @@ fn trees(doc: &mut Node, opts: &Options, r: &mut Report) {
 }
 
 fn join(dest: &str, rel: &str) -> String {
-    crate::validate_path_clean(&format!("{}/{}", dest.trim_end_matches('/'), rel))
+    crate::validate::storage::clean(&format!("{}/{}", dest.trim_end_matches('/'), rel))
 }
 
 fn path_of(n: &Node) -> Option<&str> {

@@ -22,7 +22,6 @@ use crate::model::Config;
 use crate::path::Path;
 use crate::report::{PathNaming, Report, Strictness};
 use crate::tree::{Node, Value};
-use crate::version::SpecVersion;
 use crate::yaml;
 pub use local::FilesDir;
 use std::path::PathBuf;
@@ -111,8 +110,9 @@ fn translate_inner(input: &[u8], name: &str, opts: &Options, stack: &mut Vec<Pat
     Ok(result.expect("at least one document"))
 }
 
-/// Merge a later document or an including file over `parent`.
-fn combine(parent: Translated, child: Translated) -> Translated {
+/// Merge a later document, an including file or a later CLI input over
+/// `parent`; the output declares the newer of the two spec versions.
+pub fn combine(parent: Translated, child: Translated) -> Translated {
     let mut report = parent.report;
     report.merge(child.report);
     let mut config = merge(&parent.config, &child.config);
@@ -294,9 +294,4 @@ fn apply_includes(
         None => this,
         Some(base) => combine(base, this),
     })
-}
-
-/// The spec version a translation produced, for callers that print it.
-pub fn spec_of(t: &Translated) -> SpecVersion {
-    t.target.spec
 }

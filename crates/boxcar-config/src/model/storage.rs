@@ -111,6 +111,20 @@ pub struct Partition {
     pub wipe_partition_entry: Option<bool>,
 }
 
+impl Partition {
+    /// The key Ignition merges and deduplicates partitions by:
+    /// `number:N`, else `label:L`, else empty.
+    pub fn key(&self) -> String {
+        if self.number != 0 {
+            format!("number:{}", self.number)
+        } else if let Some(l) = &self.label {
+            format!("label:{l}")
+        } else {
+            String::new()
+        }
+    }
+}
+
 fn is_zero(n: &i64) -> bool {
     *n == 0
 }

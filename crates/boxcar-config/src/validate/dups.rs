@@ -40,14 +40,6 @@ fn sources(rs: &[Resource]) -> Vec<String> {
     rs.iter().map(|r| r.source.clone().unwrap_or_default()).collect()
 }
 
-fn partition_key(p: &Partition) -> String {
-    match (&p.number, &p.label) {
-        (n, _) if *n != 0 => format!("number:{n}"),
-        (_, Some(l)) => format!("label:{l}"),
-        _ => String::new(),
-    }
-}
-
 pub fn check(r: &mut Report, cfg: &Config) {
     let root = Path::root();
     let ign = root.key("ignition");
@@ -135,7 +127,7 @@ pub fn check(r: &mut Report, cfg: &Config) {
         check_struct(
             r,
             &sp.key("disks").index(i),
-            vec![list("partitions", d.partitions.iter().map(partition_key))],
+            vec![list("partitions", d.partitions.iter().map(Partition::key))],
             &[],
         );
     }

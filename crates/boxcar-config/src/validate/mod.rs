@@ -63,7 +63,3 @@ pub fn validate(cfg: &Config, v: SpecVersion) -> Report {
     dups::check(&mut r, cfg);
     r
 }
-
-pub(crate) fn storage_clean(p: &str) -> String {
-    storage::clean(p)
-}

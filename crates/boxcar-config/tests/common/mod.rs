@@ -77,6 +77,15 @@ pub fn unmet<'a>(expects: &'a [Expect], got: &[Diagnostic]) -> Vec<&'a Expect> {
         .collect()
 }
 
+/// Warnings in `got` that no expectation mentions.
+pub fn unexpected_warnings(expects: &[Expect], got: &[Diagnostic]) -> Vec<String> {
+    got.iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .filter(|d| !expects.iter().any(|e| d.message.contains(&e.message)))
+        .map(|d| d.to_string())
+        .collect()
+}
+
 pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
