@@ -2,7 +2,12 @@
 # Installs everything Boxcar's build and tests need on Debian 12. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(ignition ca-certificates build-essential pkg-config git)
+# ignition: differential peer (ignition-validate, the ignition binary).
+# gdisk..cryptsetup-bin: the provisioning disks stage (sgdisk, mkfs.*, mdadm).
+# postgresql, chromium: the update server's second database and dashboard tests.
+pkgs=(ignition ca-certificates build-essential pkg-config git
+      gdisk fdisk e2fsprogs xfsprogs btrfs-progs dosfstools mdadm cryptsetup-bin
+      postgresql chromium chromium-driver)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

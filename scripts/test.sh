@@ -9,7 +9,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
-for t in ignition_json butane_yaml; do
+for t in $(cd fuzz && cargo +nightly fuzz list); do
   mkdir -p "$CARGO_TARGET_DIR/fuzz-corpus/$t"
   (cd fuzz && cargo +nightly fuzz run --target-dir "$CARGO_TARGET_DIR/fuzz" "$t" \
      "$CARGO_TARGET_DIR/fuzz-corpus/$t" "seeds/$t" -- -max_total_time="$FUZZ_SECONDS" -max_len=65536 2>&1 | tail -n 3)
