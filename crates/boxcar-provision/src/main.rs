@@ -174,8 +174,14 @@ fn providers(cli: &Cli) -> anyhow::Result<Vec<Box<dyn ConfigProvider>>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The HTTP client's own debug output prints full URLs and requests
+    // (tokens, headers): it is never shown, whatever the level.
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| "info".into())
+        .add_directive("ureq=off".parse().expect("static directive"))
+        .add_directive("rustls=warn".parse().expect("static directive"));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     match run(&cli) {

@@ -59,6 +59,9 @@ pub struct Case {
     /// For hostile cases: the JSON path the failure must name.
     #[serde(default)]
     pub error_path: Option<String>,
+    /// For hostile cases: a path (relative to the root) that must exist afterwards.
+    #[serde(default)]
+    pub inside: Option<String>,
     /// HTTP attempts for boxcar (hostile cases keep it low).
     #[serde(default)]
     pub http_attempts: Option<u32>,
