@@ -152,11 +152,15 @@ pub(crate) fn create(run: &mut Run, index: usize, luks: &Luks) -> Result<(), Dis
     } else {
         None
     };
-    let dev = run.wait_device(&path, device)?;
-    let has_key_file = luks.key_file.source.as_deref().is_some_and(|s| !s.is_empty());
     if !run.applying() {
+        // The device may be a partition or array an earlier step would create.
+        let dev = run
+            .device_or_planned(&path, device)?
+            .unwrap_or_else(|| device.to_string());
         return plan_dry(run, &path, luks, &dev, pin);
     }
+    let dev = run.wait_device(&path, device)?;
+    let has_key_file = luks.key_file.source.as_deref().is_some_and(|s| !s.is_empty());
 
     let (key, origin) = if has_key_file {
         let k = fetch_key(run.ctx.key_source, &luks.key_file).map_err(|reason| DisksError::LuksKeyFetch {

@@ -231,21 +231,34 @@ fn clevis_needs_the_clevis_tool() {
 #[test]
 fn luks_dry_run_fetches_and_formats_nothing() {
     let _g = lock();
-    let lo = partitioned(64);
+    // The LUKS device is a partition the same config would create.
+    let lo = Loop::new(64);
     let dev = lo.part(1);
     let root = tempfile::tempdir().unwrap();
-    let st = storage(&luks_config(
-        &dev,
-        "bxdry",
-        r#","keyFile":{"source":"https://example.com/key"}"#,
-    ));
-    let r = disks(&st, &ctx(root.path(), Mode::DryRun, &NoKeySource)).unwrap();
+    let cfg = format!(
+        r#"{{"ignition":{{"version":"3.4.0"}},"storage":{{
+            "disks":[{{"device":"{}","partitions":[{{"number":1,"sizeMiB":0}}]}}],
+            "luks":[{{"name":"bxdry","device":"{dev}","keyFile":{{"source":"https://example.com/key"}}}}],
+            "filesystems":[{{"device":"/dev/mapper/bxdry","format":"ext4","path":"/"}}]}}}}"#,
+        lo.dev
+    );
+    let r = disks(&storage(&cfg), &ctx(root.path(), Mode::DryRun, &NoKeySource)).unwrap();
     let cmds: Vec<&str> = r.operations.iter().filter_map(|o| o.command.as_deref()).collect();
-    assert!(
-        cmds[0].starts_with("cryptsetup luksFormat --type luks2 --key-file '<temporary key file>'"),
+    assert!(cmds[0].starts_with("sgdisk --new=1:0:+"), "{r}");
+    assert_eq!(
+        cmds[1],
+        format!("cryptsetup luksFormat --type luks2 --key-file '<temporary key file>' {dev}"),
         "{r}"
     );
-    assert_eq!(blkid(&dev).0, "");
+    assert_eq!(
+        cmds[2],
+        format!("cryptsetup luksOpen {dev} bxdry --key-file '<temporary key file>'")
+    );
+    assert_eq!(cmds[3], "wipefs -a /dev/mapper/bxdry");
+    assert_eq!(cmds[4], "mkfs.ext4 -F /dev/mapper/bxdry");
+    assert_eq!(r.luks.len(), 1);
+    assert!(r.luks[0].key.is_none() && r.luks[0].uuid.is_none());
+    assert!(sfdisk(&lo.dev).is_empty(), "nothing written");
 }
 
 #[test]
