@@ -6,7 +6,7 @@
 //!   volumes (cryptsetup, clevis) and filesystems (mkfs.*), in Ignition's
 //!   order, reusing what already matches and refusing to destroy what does
 //!   not unless the config says `wipe…`;
-//! * [`mount`] mounts the filesystems with a `path` under the target root,
+//! * [`mount()`] mounts the filesystems with a `path` under the target root,
 //!   parents first; [`umount`] undoes it in reverse;
 //! * [`persist_luks`] stores LUKS keys and crypttab lines in the target once
 //!   its root is mounted (Ignition does this in its files stage).
@@ -16,6 +16,7 @@
 //! and unit-tested (see [`gpt::plan`], [`fs::decide`], [`raid::mdadm_cmd`],
 //! [`luks::format_cmd`]); only thin layers run commands.
 
+mod clevis;
 pub mod cmd;
 pub mod device;
 mod error;
@@ -146,7 +147,7 @@ pub fn mount(storage: &Storage, ctx: &Context) -> Result<Report, DisksError> {
     Ok(run.report)
 }
 
-/// The umount stage: unmounts what [`mount`] mounted, children first.
+/// The umount stage: unmounts what [`mount()`] mounted, children first.
 pub fn umount(storage: &Storage, ctx: &Context) -> Result<Report, DisksError> {
     let mut run = Run::new(ctx);
     mount::umount_all(&mut run, &storage.filesystems)?;
@@ -155,7 +156,7 @@ pub fn umount(storage: &Storage, ctx: &Context) -> Result<Report, DisksError> {
 
 /// Writes the keys of `volumes` (from [`Report::luks`] of [`disks`]) to
 /// `/etc/luks/<name>` under `ctx.root` and appends their `/etc/crypttab`
-/// lines. Call it after [`mount`], during the files stage.
+/// lines. Call it after [`mount()`], during the files stage.
 pub fn persist_luks(volumes: &[LuksVolume], ctx: &Context) -> Result<Report, DisksError> {
     let mut run = Run::new(ctx);
     persist::persist(&mut run, volumes)?;

@@ -1,5 +1,5 @@
 use super::*;
-use boxcar_config::model::{ClevisCustom, Tang};
+use boxcar_config::model::{Clevis, ClevisCustom, Tang};
 
 fn luks() -> Luks {
     Luks {
