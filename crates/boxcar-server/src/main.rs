@@ -1,0 +1,105 @@
+//! `boxcar-server`: the update server binary.
+
+use anyhow::Context;
+use boxcar_server::server::Retention;
+use boxcar_server::service::{Clock, Fleet};
+use boxcar_server::store::{Role, Store};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::sync::Arc;
+
+/// Boxcar update server: Omaha updates for Flatcar and Boxcar nodes, rollout policies, fleet view,
+/// admin API, metrics and FleetLock.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Database: an SQLite file path (created if missing) or a postgres:// URL.
+    #[arg(long, env = "BOXCAR_SERVER_DB", default_value = "boxcar-server.db", global = true)]
+    db: String,
+    /// Database connections per replica.
+    #[arg(long, default_value_t = 8, global = true)]
+    pool_size: usize,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (Omaha at /v1/update/, admin API at /api/v1, dashboard at /, /metrics, FleetLock).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: String,
+        /// Prune instances, events and activity older than this many days (0 keeps everything).
+        #[arg(long, default_value_t = 90)]
+        retention_days: u32,
+    },
+    /// Create an API token and print it (it is stored hashed and cannot be shown again).
+    Token {
+        /// A name to recognise the token by.
+        #[arg(long)]
+        name: String,
+        /// What the token may do.
+        #[arg(long, value_enum, default_value_t = RoleArg::Readonly)]
+        role: RoleArg,
+    },
+    /// Delete instances, events and activity older than a number of days now.
+    Prune {
+        /// Age in days.
+        #[arg(long)]
+        older_than_days: u32,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    /// May read.
+    Readonly,
+    /// May change everything.
+    Admin,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = Cli::parse();
+    let db = boxcar_server::db::open(&cli.db, cli.pool_size).context("opening the database")?;
+    let store = Store::new(db);
+    let clock = Clock::System;
+    store
+        .ensure_defaults(clock.now())
+        .context("creating default application")?;
+    match cli.command {
+        Command::Token { name, role } => {
+            let role = match role {
+                RoleArg::Readonly => Role::ReadOnly,
+                RoleArg::Admin => Role::Admin,
+            };
+            println!("{}", store.create_token(clock.now(), &name, role)?);
+        }
+        Command::Prune { older_than_days } => {
+            let (i, e, a) = store.prune(clock.now() - i64::from(older_than_days) * 86400)?;
+            println!("pruned {i} instances, {e} events, {a} activity entries");
+        }
+        Command::Serve { listen, retention_days } => {
+            let fleet = Arc::new(Fleet::new(store, clock)?);
+            let retention = if retention_days == 0 {
+                Retention::Forever
+            } else {
+                Retention::Days(retention_days)
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("binding {listen}"))?;
+                tracing::info!(address = %listener.local_addr()?, "serving");
+                boxcar_server::server::spawn_background(fleet.clone(), retention);
+                boxcar_server::server::serve(fleet, listener)
+                    .await
+                    .context("serving HTTP")
+            })?;
+        }
+    }
+    Ok(())
+}

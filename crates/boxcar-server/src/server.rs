@@ -1,0 +1,65 @@
+//! Running the server: background jobs (heartbeat flushing, snapshot refresh, retention) and the
+//! HTTP listener.
+
+use crate::service::{Fleet, HEARTBEAT_FLUSH, SNAPSHOT_REFRESH};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long instances, events and activity are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Keep everything.
+    Forever,
+    /// Prune rows older than this many days, hourly.
+    Days(u32),
+}
+
+/// Starts the background jobs on the current tokio runtime.
+pub fn spawn_background(fleet: Arc<Fleet>, retention: Retention) {
+    let f = fleet.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT_FLUSH);
+        loop {
+            tick.tick().await;
+            let f = f.clone();
+            match tokio::task::spawn_blocking(move || f.flush_heartbeats()).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "flushing heartbeats"),
+                Err(e) => tracing::error!(error = %e, "heartbeat flush task failed"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    });
+    let f = fleet.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SNAPSHOT_REFRESH);
+        loop {
+            tick.tick().await;
+            let f = f.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || f.refresh_snapshot()).await {
+                tracing::error!(error = %e, "refreshing routing snapshot");
+            }
+        }
+    });
+    if let Retention::Days(days) = retention {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                let f = fleet.clone();
+                let before = f.clock.now() - i64::from(days) * 86400;
+                match tokio::task::spawn_blocking(move || f.store.prune(before)).await {
+                    Ok(Ok((i, e, a))) => tracing::info!(instances = i, events = e, activity = a, "retention pruning"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "retention pruning"),
+                    Err(e) => tracing::error!(error = %e, "retention task failed"),
+                }
+            }
+        });
+    }
+}
+
+/// Serves HTTP on `listener` until the future resolves with an error or forever.
+pub async fn serve(fleet: Arc<Fleet>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let app = crate::http::router(fleet);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+}

@@ -1,0 +1,258 @@
+//! The Omaha service: turns requests into store calls and answers.
+//!
+//! Most check-ins change nothing (the node runs the channel's version and reports a plain
+//! heartbeat). Those are answered from a per-replica routing snapshot and their "last seen" is
+//! written in batches; everything that can change state (events, an update to decide) goes
+//! through one store transaction. The snapshot is refreshed after local admin writes and every
+//! [`SNAPSHOT_REFRESH`] so that replicas converge.
+
+use crate::metrics::Metrics;
+use crate::model::{arch_from_board, compare_versions, Package};
+use crate::store::{CheckIn, CheckOutcome, Heartbeat, NoUpdateReason, Snapshot, Store, StoreError};
+use boxcar_omaha::{
+    normalize_app_id, Action, AppRequest, AppResponse, AppStatus, Limits, Manifest, ParseError, Request, Response,
+    UpdateCheckResponse, UpdateStatus,
+};
+use std::cmp::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// How often each replica reloads the routing snapshot.
+pub const SNAPSHOT_REFRESH: Duration = Duration::from_secs(2);
+/// How often buffered heartbeats are written.
+pub const HEARTBEAT_FLUSH: Duration = Duration::from_millis(500);
+
+/// Where the server gets the time from.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// The system clock.
+    System,
+    /// A settable clock (simulations and tests).
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// Unix seconds now.
+    pub fn now(&self) -> i64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+            Clock::Manual(t) => t.load(AtomicOrdering::SeqCst),
+        }
+    }
+}
+
+/// Why an Omaha request was refused (HTTP 4xx/5xx).
+#[derive(Debug, thiserror::Error)]
+pub enum OmahaError {
+    /// The document did not parse.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The request is not Omaha 3.0 or names no app.
+    #[error("handling Omaha request: {0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error("handling Omaha request: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Shared server state for the Omaha side.
+pub struct Fleet {
+    /// The store.
+    pub store: Store,
+    /// The clock.
+    pub clock: Clock,
+    /// Counters and histograms.
+    pub metrics: Metrics,
+    snapshot: RwLock<Arc<Snapshot>>,
+    heartbeats: Mutex<Vec<Heartbeat>>,
+    limits: Limits,
+}
+
+impl Fleet {
+    /// A fleet service over `store`; loads the first snapshot (blocking).
+    pub fn new(store: Store, clock: Clock) -> Result<Fleet, StoreError> {
+        let snap = store.snapshot()?;
+        Ok(Fleet {
+            store,
+            clock,
+            metrics: Metrics::default(),
+            snapshot: RwLock::new(Arc::new(snap)),
+            heartbeats: Mutex::new(Vec::new()),
+            limits: Limits::default(),
+        })
+    }
+
+    /// Reloads the routing snapshot (blocking).
+    pub fn refresh_snapshot(&self) -> Result<(), StoreError> {
+        let snap = self.store.snapshot()?;
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snap);
+        Ok(())
+    }
+
+    /// Writes buffered heartbeats (blocking).
+    pub fn flush_heartbeats(&self) -> Result<usize, StoreError> {
+        let mut batch = std::mem::take(&mut *self.heartbeats.lock().unwrap_or_else(|p| p.into_inner()));
+        let n = batch.len();
+        self.store.flush_heartbeats(&mut batch)?;
+        Ok(n)
+    }
+
+    /// Handles one Omaha request body (blocking; call from a blocking thread).
+    pub fn handle(&self, body: &[u8], ip: &str) -> Result<String, OmahaError> {
+        let req = Request::parse_with(body, &self.limits)?;
+        if req.protocol != "3.0" {
+            return Err(OmahaError::Invalid(format!(
+                "unsupported protocol {:?}, expected 3.0",
+                req.protocol
+            )));
+        }
+        if req.apps.is_empty() {
+            return Err(OmahaError::Invalid("request has no <app>".into()));
+        }
+        let now = self.clock.now();
+        let mut apps = Vec::with_capacity(req.apps.len());
+        for app in &req.apps {
+            apps.push(self.handle_app(now, &req, app, ip)?);
+        }
+        Ok(Response {
+            protocol: "3.0".into(),
+            server: Some("boxcar".into()),
+            daystart_elapsed_seconds: Some((now.rem_euclid(86400)) as u64),
+            apps,
+        }
+        .to_xml())
+    }
+
+    fn handle_app(&self, now: i64, req: &Request, app: &AppRequest, ip: &str) -> Result<AppResponse, OmahaError> {
+        if app.machine_id.is_empty() {
+            return Err(OmahaError::Invalid("<app> has no machineid".into()));
+        }
+        let app_id = normalize_app_id(&app.app_id);
+        let arch = arch_from_board(app.board.as_deref(), req.os.as_ref().and_then(|o| o.arch.as_deref()));
+        let track = app.track.clone().unwrap_or_else(|| "stable".into());
+        let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut resp = AppResponse {
+            app_id: app.app_id.clone(),
+            status: AppStatus::Ok,
+            ping_status: app.ping.as_ref().map(|_| "ok".to_string()),
+            update_check: None,
+            event_acks: app.events.len(),
+        };
+        let Some(groups) = snap.apps.get(&app_id) else {
+            self.metrics.unknown_app();
+            resp.status = AppStatus::UnknownApplication;
+            resp.update_check = app
+                .update_check
+                .as_ref()
+                .map(|_| update_check(UpdateStatus::ErrorInternal));
+            return Ok(resp);
+        };
+        let group = groups.get(&track);
+        let only_heartbeats = app.events.iter().all(crate::events::is_heartbeat);
+        let up_to_date = match group.and_then(|g| g.targets.get(&arch)) {
+            None => true,
+            Some(target) => compare_versions(&app.version, target) != Ordering::Less,
+        };
+        let outcome = if only_heartbeats && (app.update_check.is_none() || up_to_date) {
+            self.heartbeats
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Heartbeat {
+                    app_id,
+                    machine_id: app.machine_id.clone(),
+                    group_id: group.map(|g| g.id.clone()),
+                    track,
+                    version: app.version.clone(),
+                    arch,
+                    ip: ip.to_string(),
+                    oem: app.oem.clone().unwrap_or_default(),
+                    alias: app.machine_alias.clone().unwrap_or_default(),
+                    at: now,
+                });
+            match (&app.update_check, group) {
+                (None, _) => CheckOutcome::Recorded,
+                (Some(_), None) => CheckOutcome::NoUpdate(NoUpdateReason::UnknownGroup),
+                (Some(_), Some(_)) => CheckOutcome::NoUpdate(NoUpdateReason::UpToDate),
+            }
+        } else {
+            let check = CheckIn {
+                app_id,
+                machine_id: app.machine_id.clone(),
+                version: app.version.clone(),
+                track,
+                arch,
+                ip: ip.to_string(),
+                oem: app.oem.clone().unwrap_or_default(),
+                alias: app.machine_alias.clone().unwrap_or_default(),
+                events: app.events.clone(),
+                update_check: app.update_check.is_some(),
+            };
+            let outcome = self.store.check_in(now, &check)?;
+            self.metrics.events(&check.events);
+            outcome
+        };
+        self.metrics.outcome(&outcome);
+        match outcome {
+            CheckOutcome::UnknownApp => {
+                resp.status = AppStatus::UnknownApplication;
+                resp.update_check = app
+                    .update_check
+                    .as_ref()
+                    .map(|_| update_check(UpdateStatus::ErrorInternal));
+            }
+            CheckOutcome::Recorded => {}
+            CheckOutcome::NoUpdate(_) => resp.update_check = Some(update_check(UpdateStatus::NoUpdate)),
+            CheckOutcome::Update(pkg) | CheckOutcome::Granted(pkg) => resp.update_check = Some(update_response(&pkg)),
+        }
+        Ok(resp)
+    }
+}
+
+fn update_check(status: UpdateStatus) -> UpdateCheckResponse {
+    UpdateCheckResponse {
+        status,
+        poll_interval: None,
+        urls: Vec::new(),
+        manifest: None,
+    }
+}
+
+/// The answer update_engine needs: codebase URL, first package = payload (name, size, SHA-1),
+/// extra files as further packages with `hash_sha256`, postinstall action with base64 SHA-256.
+pub fn update_response(pkg: &Package) -> UpdateCheckResponse {
+    let mut packages = vec![boxcar_omaha::Package {
+        name: pkg.filename.clone(),
+        hash: Some(pkg.sha1.clone()),
+        hash_sha256: None,
+        size: pkg.size,
+        required: true,
+    }];
+    for f in &pkg.extra_files {
+        packages.push(boxcar_omaha::Package {
+            name: f.name.clone(),
+            hash: Some(f.sha1.clone()),
+            hash_sha256: Some(f.sha256_hex.clone()),
+            size: f.size,
+            required: false,
+        });
+    }
+    UpdateCheckResponse {
+        status: UpdateStatus::Ok,
+        poll_interval: None,
+        urls: vec![pkg.url.clone()],
+        manifest: Some(Manifest {
+            version: pkg.version.clone(),
+            packages,
+            actions: vec![Action {
+                event: "postinstall".into(),
+                sha256: Some(pkg.sha256.clone()),
+                disable_payload_backoff: true,
+                ..Action::default()
+            }],
+        }),
+    }
+}
