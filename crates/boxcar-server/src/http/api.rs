@@ -355,15 +355,33 @@ async fn get_instance(
 struct InstanceQuery {
     #[serde(default)]
     app: Option<String>,
-    #[serde(flatten)]
-    filter: InstanceFilter,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
 }
 
 async fn list_instances(
     State(f): State<Arc<Fleet>>,
     Query(q): Query<InstanceQuery>,
 ) -> ApiResult<Vec<crate::model::Instance>> {
-    let mut filter = q.filter;
+    let mut filter = InstanceFilter {
+        app_id: None,
+        id: q.id,
+        version: q.version,
+        status: q.status,
+        group: q.group,
+        ip: q.ip,
+        limit: q.limit,
+    };
     if let Some(a) = q.app.filter(|a| !a.is_empty()) {
         filter.app_id = Some(resolve(&f, a).await?.id);
     }
