@@ -5,7 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 # ignition: differential peer (ignition-validate, the ignition binary).
 # gdisk..cryptsetup-bin: the provisioning disks stage (sgdisk, mkfs.*, mdadm).
 # postgresql, chromium: the update server's second database and dashboard tests.
-pkgs=(ignition ca-certificates build-essential pkg-config git
+pkgs=(ignition openssl ca-certificates build-essential pkg-config git
       gdisk fdisk e2fsprogs xfsprogs btrfs-progs dosfstools mdadm cryptsetup-bin
       postgresql chromium chromium-driver)
 missing=()

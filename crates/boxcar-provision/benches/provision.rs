@@ -1,1 +1,124 @@
-fn main() {}
+//! Benchmark (not a test): a config with 2,000 files, 20 users and 50
+//! units applied by `boxcar-provision` and by the real Ignition 2.14 to
+//! fresh roots, alternating, repeated; prints per-run times, medians and
+//! the ratio. Run: `cargo bench -p boxcar-provision --bench provision`
+//! (`BOXCAR_BENCH_REPS=N` to change the repetitions, default 5).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+fn config() -> String {
+    let mut files = Vec::new();
+    for d in 0..20 {
+        for f in 0..100 {
+            let mode = if f % 10 == 0 { 0o600 } else { 0o644 };
+            files.push(format!(
+                r#"{{"path":"/opt/bench/d{d:02}/sub/f{f:03}.conf","mode":{mode},"contents":{{"source":"data:,key%3D{d}-{f}%0Avalue%3Dsomething%20longer%20here%0A"}}}}"#
+            ));
+        }
+    }
+    let users: Vec<String> = (0..20)
+        .map(|u| {
+            format!(
+                r#"{{"name":"user{u:02}","uid":{},"groups":["bench"],"passwordHash":"$6$salt{u}$hashhashhash","sshAuthorizedKeys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{u:04} user{u:02}@bench"]}}"#,
+                2000 + u
+            )
+        })
+        .collect();
+    let units: Vec<String> = (0..50)
+        .map(|n| {
+            let enabled = if n % 3 == 0 { r#","enabled":true"# } else { "" };
+            let dropin = if n % 5 == 0 {
+                r#","dropins":[{"name":"10-env.conf","contents":"[Service]\nEnvironment=A=1\n"}]"#
+            } else {
+                ""
+            };
+            format!(
+                r#"{{"name":"bench{n:02}.service","contents":"[Unit]\nDescription=bench {n}\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"{enabled}{dropin}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"ignition":{{"version":"3.3.0"}},"passwd":{{"groups":[{{"name":"bench","gid":1999}}],"users":[{}]}},"storage":{{"files":[{}]}},"systemd":{{"units":[{}]}}}}"#,
+        users.join(","),
+        files.join(","),
+        units.join(",")
+    )
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let reps: usize = std::env::var("BOXCAR_BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let case: common::Case = serde_json::from_str(r#"{"description":"bench","config":{},"loginDefs":true}"#).unwrap();
+    let t = common::scratch();
+    let cfg = t.path().join("bench.ign");
+    fs::write(&cfg, config()).unwrap();
+    let bin = env!("CARGO_BIN_EXE_boxcar-provision");
+    let (mut ign, mut bx) = (Vec::new(), Vec::new());
+    for i in 0..reps {
+        let (ri, rb) = (t.path().join(format!("ign-{i}")), t.path().join(format!("bx-{i}")));
+        let (wi, wb) = (
+            t.path().join(format!("ign-work-{i}")),
+            t.path().join(format!("bx-work-{i}")),
+        );
+        fs::create_dir_all(&wi).unwrap();
+        common::make_tree(&ri, &case);
+        common::make_tree(&rb, &case);
+
+        let s = Instant::now();
+        let r = common::run_ignition(&cfg, &ri, &wi);
+        let di = s.elapsed();
+        assert!(r.ok, "ignition failed: {}", r.message);
+
+        let s = Instant::now();
+        let out = std::process::Command::new(bin)
+            .arg("--root")
+            .arg(&rb)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--run-dir")
+            .arg(&wb)
+            .args(["--log", "warn"])
+            .output()
+            .unwrap();
+        let db = s.elapsed();
+        assert!(
+            out.status.success(),
+            "boxcar-provision failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let (mi, mb) = (common::manifest(&ri), common::manifest(&rb));
+        assert!(mi == mb, "trees differ:\n{}", common::diff(&mi, &mb));
+        println!(
+            "run {i}: ignition {:>8.1} ms   boxcar-provision {:>8.1} ms",
+            ms(di),
+            ms(db)
+        );
+        ign.push(di);
+        bx.push(db);
+        let _ = fs::remove_dir_all(&ri);
+        let _ = fs::remove_dir_all(&rb);
+    }
+    let (mi, mb) = (median(&mut ign), median(&mut bx));
+    println!(
+        "2000 files, 20 users, 50 units, {reps} runs: median ignition {:.1} ms, boxcar-provision {:.1} ms, ratio {:.2}x",
+        ms(mi),
+        ms(mb),
+        mi.as_secs_f64() / mb.as_secs_f64()
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -10,7 +10,7 @@ use boxcar_provision::provider::{
     CmdlineProvider, ConfigProvider, FileProvider, MetadataFlavor, MetadataProvider, NotAvailable, QemuFwCfgProvider,
 };
 use boxcar_provision::result::{ResultFile, Status};
-use boxcar_provision::{Engine, Mode, Stage};
+use boxcar_provision::{Engine, Stage};
 use common::*;
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,11 +21,13 @@ fn empty_case() -> Case {
     serde_json::from_str(r#"{"description":"","config":{}}"#).unwrap()
 }
 
-const FILE_CFG: &str =
-    r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/from-provider","contents":{"source":"data:,hi"}}]}}"#;
+const FILE_CFG: &str = r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/from-provider","contents":{"source":"data:,hi"}}]}}"#;
 
 fn route(body: &str) -> http::Route {
-    http::Route { body: body.into(), ..Default::default() }
+    http::Route {
+        body: body.into(),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -35,7 +37,11 @@ fn cmdline_provider_fetches_over_http_with_config_accept_header() {
     let server = http::Server::start(routes);
     let t = scratch();
     let cmdline = t.path().join("cmdline");
-    fs::write(&cmdline, format!("ro quiet boxcar.config.url={}/user.ign console=ttyS0\n", server.base)).unwrap();
+    fs::write(
+        &cmdline,
+        format!("ro quiet boxcar.config.url={}/user.ign console=ttyS0\n", server.base),
+    )
+    .unwrap();
     let root = t.path().join("root");
     make_tree(&root, &empty_case());
     let mut e = Engine::new(&root, t.path().join("run"));
@@ -43,7 +49,11 @@ fn cmdline_provider_fetches_over_http_with_config_accept_header() {
     let out = e.run(&Stage::ALL).map_err(|(_, f)| f).unwrap();
     assert_eq!(fs::read_to_string(root.join("etc/from-provider")).unwrap(), "hi");
     let statuses: Vec<_> = out.records.iter().map(|r| (r.stage.as_str(), r.status)).collect();
-    assert_eq!(statuses[0], ("fetch-offline", Status::Deferred), "an http config URL needs the network");
+    assert_eq!(
+        statuses[0],
+        ("fetch-offline", Status::Deferred),
+        "an http config URL needs the network"
+    );
     assert_eq!(statuses[1], ("fetch", Status::Success));
     let reqs = server.requests.lock().unwrap().join("\n");
     assert!(reqs.contains("application/vnd.coreos.ignition+json"), "{reqs}");
@@ -100,7 +110,11 @@ fn base_configs_merge_under_the_user_config() {
     assert_eq!(fs::read_to_string(root.join("etc/base")).unwrap(), "base");
     assert_eq!(fs::read_to_string(root.join("etc/shared")).unwrap(), "from-user");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(fs::metadata(root.join("etc/shared")).unwrap().permissions().mode() & 0o777, 0o600, "mode from base kept");
+    assert_eq!(
+        fs::metadata(root.join("etc/shared")).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "mode from base kept"
+    );
 }
 
 #[test]
@@ -119,14 +133,28 @@ fn fw_cfg_and_metadata_providers() {
     routes.insert("/openstack/latest/user_data".to_string(), route("openstack"));
     let server = http::Server::start(routes);
     let online = Fetcher::new(Network::Online);
-    let ec2 = MetadataProvider { base_url: server.base.clone(), flavor: MetadataFlavor::Ec2 };
+    let ec2 = MetadataProvider {
+        base_url: server.base.clone(),
+        flavor: MetadataFlavor::Ec2,
+    };
     assert_eq!(ec2.fetch(&online).unwrap().unwrap(), b"ec2");
-    let os = MetadataProvider { base_url: format!("{}/", server.base), flavor: MetadataFlavor::OpenStack };
+    let os = MetadataProvider {
+        base_url: format!("{}/", server.base),
+        flavor: MetadataFlavor::OpenStack,
+    };
     assert_eq!(os.fetch(&online).unwrap().unwrap(), b"openstack");
-    let none = MetadataProvider { base_url: format!("{}/nothing", server.base), flavor: MetadataFlavor::Ec2 };
+    let none = MetadataProvider {
+        base_url: format!("{}/nothing", server.base),
+        flavor: MetadataFlavor::Ec2,
+    };
     assert_eq!(none.fetch(&online).unwrap(), None, "404 means no user data");
-    let na = NotAvailable { platform: "aws-s3".into() };
-    assert_eq!(na.fetch(&online).unwrap_err().to_string(), "config provider aws-s3: not available on this platform");
+    let na = NotAvailable {
+        platform: "aws-s3".into(),
+    };
+    assert_eq!(
+        na.fetch(&online).unwrap_err().to_string(),
+        "config provider aws-s3: not available on this platform"
+    );
 }
 
 /// A one-shot TFTP server (RFC 1350, octet mode) on 127.0.0.1:0.
@@ -138,7 +166,11 @@ fn tftp_server(data: Vec<u8>) -> (u16, std::thread::JoinHandle<String>) {
         let (n, client) = sock.recv_from(&mut buf).unwrap();
         let req = String::from_utf8_lossy(&buf[2..n]).into_owned();
         let xfer = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for (i, chunk) in data.chunks(512).chain(std::iter::once(&[][..]).filter(|_| data.len() % 512 == 0)).enumerate() {
+        for (i, chunk) in data
+            .chunks(512)
+            .chain(std::iter::once(&[][..]).filter(|_| data.len() % 512 == 0))
+            .enumerate()
+        {
             let mut pkt = vec![0, 3];
             pkt.extend_from_slice(&((i + 1) as u16).to_be_bytes());
             pkt.extend_from_slice(chunk);
@@ -155,11 +187,21 @@ fn tftp_source() {
     let data: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
     let (port, h) = tftp_server(data.clone());
     let f = Fetcher::new(Network::Online);
-    let got = f.fetch_url(&format!("tftp://127.0.0.1:{port}/boot/config.ign"), &[], Purpose::Contents).unwrap();
+    let got = f
+        .fetch_url(
+            &format!("tftp://127.0.0.1:{port}/boot/config.ign"),
+            &[],
+            Purpose::Contents,
+        )
+        .unwrap();
     assert_eq!(got, data);
     assert!(h.join().unwrap().starts_with("boot/config.ign\0octet\0"));
     let off = Fetcher::new(Network::Offline);
-    assert!(off.fetch_url("tftp://127.0.0.1:1/x", &[], Purpose::Contents).unwrap_err().to_string().contains("needs the network"));
+    assert!(off
+        .fetch_url("tftp://127.0.0.1:1/x", &[], Purpose::Contents)
+        .unwrap_err()
+        .to_string()
+        .contains("needs the network"));
 }
 
 fn snapshot(dir: &Path) -> Vec<String> {
@@ -195,7 +237,11 @@ fn dry_run_describes_and_touches_nothing() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for want in [
         "[kargs] would run kargs helper none --should-exist a=b",
         "[files] would create or modify user core with 1 SSH key(s)",
@@ -218,7 +264,11 @@ fn binary_reports_stage_path_and_cause() {
     let root = t.path().join("root");
     make_tree(&root, &empty_case());
     let cfg = t.path().join("c.ign");
-    fs::write(&cfg, r#"{"ignition":{"version":"3.3.0"},"kernelArguments":{"shouldExist":["a=b"]}}"#).unwrap();
+    fs::write(
+        &cfg,
+        r#"{"ignition":{"version":"3.3.0"},"kernelArguments":{"shouldExist":["a=b"]}}"#,
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_boxcar-provision"))
         .arg("--root")
         .arg(&root)

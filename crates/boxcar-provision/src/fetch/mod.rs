@@ -145,7 +145,7 @@ impl Fetcher {
                 self.client()?.get(url, &shown, &hs)
             }
             "tftp" => {
-                let rest = &url["tftp://".len().min(url.len())..];
+                let rest = url.get(5..).unwrap_or("").trim_start_matches('/');
                 let (auth, path) = rest.split_once('/').unwrap_or((rest, ""));
                 let (host, port) = match auth.rsplit_once(':') {
                     Some((h, p)) => (
@@ -182,10 +182,15 @@ pub fn needs_network(url: &str) -> bool {
     l.starts_with("http:") || l.starts_with("https:") || l.starts_with("tftp:")
 }
 
+/// Whether `url` is a `data:` URL (case-insensitive scheme).
+pub fn is_data_url(url: &str) -> bool {
+    url.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+}
+
 /// A URL as it may appear in logs and errors: `data:` URLs are reduced to
 /// their length, userinfo and query strings (tokens, signatures) dropped.
 pub fn redact(url: &str) -> String {
-    if url.len() >= 5 && url[..5].eq_ignore_ascii_case("data:") {
+    if is_data_url(url) {
         return format!("data:<{} bytes>", url.len());
     }
     let (main, had_query) = match url.find(['?', '#']) {
@@ -220,6 +225,7 @@ mod tests {
         assert_eq!(redact("data:,secret"), "data:<12 bytes>");
         assert_eq!(redact("https://u:pw@h/p?token=x"), "https://h/p?<redacted>");
         assert_eq!(redact("http://h:8/a/b"), "http://h:8/a/b");
+        assert_eq!(redact("dat\u{e9}x"), "dat\u{e9}x", "no panic on a char boundary");
     }
 
     #[test]
