@@ -1,6 +1,7 @@
 //! `boxcar`: the operator CLI. Thin: every command calls a library crate.
 
 mod butane_cmd;
+mod fleet_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ enum Command {
     Butane(butane_cmd::Args),
     /// Check an Ignition config (like `ignition-validate`).
     Validate(validate_cmd::Args),
+    /// Manage a Boxcar update server: apps, channels, packages, groups, policies, instances.
+    Fleet(fleet_cmd::Args),
 }
 
 /// Exit codes shared by the commands.
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Butane(a) => butane_cmd::run(a),
         Command::Validate(a) => validate_cmd::run(a),
+        Command::Fleet(a) => fleet_cmd::run(a),
     };
     ExitCode::from(code)
 }
