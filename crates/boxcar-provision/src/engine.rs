@@ -375,10 +375,10 @@ impl Engine {
                 fetcher: &fetcher,
                 owners: &owners,
             };
-            for e in &plan {
-                tracing::debug!(entry = e.describe(), "creating");
-                entries::apply(e, &cx).map_err(at(e.json_path.clone()))?;
-            }
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get().min(8))
+                .unwrap_or(1);
+            entries::apply_all(&plan, &cx, threads).map_err(|e| at(e.json_path.clone())(*e.source))?;
         }
         for (i, u) in cfg.systemd.units.iter().enumerate() {
             if dry {

@@ -157,6 +157,73 @@ pub struct Context<'a> {
     pub owners: &'a Owners,
 }
 
+/// Below this many entries of one depth, threads cost more than they save.
+const PARALLEL_MIN: usize = 64;
+
+/// Create all planned entries in order. Entries of equal depth never
+/// contain one another (duplicates were refused in [`plan`]), so a run of
+/// them is spread over `threads` threads; depths still complete in order
+/// and hard links come last, as in Ignition. On failure the error of the
+/// first failing entry (in plan order) is returned.
+pub fn apply_all(plan: &[Entry], cx: &Context, threads: usize) -> Result<(), PlanError> {
+    let fail = |e: &Entry, err| PlanError {
+        json_path: e.json_path.clone(),
+        source: Box::new(err),
+    };
+    let mut i = 0;
+    while i < plan.len() {
+        let d = run_key(&plan[i]);
+        let mut j = i + 1;
+        while j < plan.len() && d.is_some() && run_key(&plan[j]) == d {
+            j += 1;
+        }
+        let run = &plan[i..j];
+        if threads <= 1 || run.len() < PARALLEL_MIN {
+            for e in run {
+                tracing::debug!(entry = e.describe(), "creating");
+                apply(e, cx).map_err(|err| fail(e, err))?;
+            }
+        } else {
+            let chunk = run.len().div_ceil(threads);
+            let results: Vec<Result<(), (usize, ApplyError)>> = std::thread::scope(|s| {
+                let handles: Vec<_> = run
+                    .chunks(chunk)
+                    .enumerate()
+                    .map(|(ci, part)| {
+                        s.spawn(move || {
+                            for (k, e) in part.iter().enumerate() {
+                                apply(e, cx).map_err(|err| (ci * chunk + k, err))?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err((0, ApplyError::Kargs("worker thread panicked".into()))))
+                    })
+                    .collect()
+            });
+            if let Some((k, err)) = results.into_iter().filter_map(Result::err).min_by_key(|(k, _)| *k) {
+                return Err(fail(&run[k], err));
+            }
+        }
+        i = j;
+    }
+    Ok(())
+}
+
+/// Entries that may run concurrently share a key: same depth, not a hard
+/// link (hard links run one by one, last).
+fn run_key(e: &Entry) -> Option<usize> {
+    match e.kind {
+        EntryKind::Link(l) if l.hard == Some(true) => None,
+        _ => Some(root::depth(e.config_path)),
+    }
+}
+
 /// Create one entry (after removing what is there if `overwrite`).
 pub fn apply(e: &Entry, cx: &Context) -> Result<(), ApplyError> {
     if e.overwrite() {
