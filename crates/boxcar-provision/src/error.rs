@@ -138,6 +138,8 @@ pub enum ApplyError {
     Spawn { tool: String, source: std::io::Error },
     #[error("path {path:?}: too many levels of symbolic links inside the root")]
     SymlinkLoop { path: String },
+    #[error("creating filesystem entries: a worker thread panicked")]
+    WorkerPanicked,
     #[error("kernel arguments: {0}")]
     Kargs(String),
     #[error("unit {name}: {reason}")]

@@ -185,14 +185,14 @@ pub fn apply_all(plan: &[Entry], cx: &Context, threads: usize) -> Result<(), Pla
             }
         } else {
             let chunk = run.len().div_ceil(threads);
-            let results: Vec<Result<(), (usize, ApplyError)>> = std::thread::scope(|s| {
+            let results: Vec<Result<(), Box<(usize, ApplyError)>>> = std::thread::scope(|s| {
                 let handles: Vec<_> = run
                     .chunks(chunk)
                     .enumerate()
                     .map(|(ci, part)| {
                         s.spawn(move || {
                             for (k, e) in part.iter().enumerate() {
-                                apply(e, cx).map_err(|err| (ci * chunk + k, err))?;
+                                apply(e, cx).map_err(|err| Box::new((ci * chunk + k, err)))?;
                             }
                             Ok(())
                         })
@@ -202,11 +202,16 @@ pub fn apply_all(plan: &[Entry], cx: &Context, threads: usize) -> Result<(), Pla
                     .into_iter()
                     .map(|h| {
                         h.join()
-                            .unwrap_or_else(|_| Err((0, ApplyError::Kargs("worker thread panicked".into()))))
+                            .unwrap_or_else(|_| Err(Box::new((0, ApplyError::WorkerPanicked))))
                     })
                     .collect()
             });
-            if let Some((k, err)) = results.into_iter().filter_map(Result::err).min_by_key(|(k, _)| *k) {
+            if let Some((k, err)) = results
+                .into_iter()
+                .filter_map(Result::err)
+                .map(|b| *b)
+                .min_by_key(|(k, _)| *k)
+            {
                 return Err(fail(&run[k], err));
             }
         }
