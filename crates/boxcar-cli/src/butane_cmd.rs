@@ -81,7 +81,15 @@ pub fn run(a: Args) -> u8 {
                 show(&t.report, &name, &input, a.raw_errors);
                 merged = Some(match merged {
                     None => t,
-                    Some(prev) => butane::combine(prev, t),
+                    Some(prev) => match butane::combine(prev, t) {
+                        Ok(c) => c,
+                        Err(fail) => {
+                            for (n, r) in &fail.reports {
+                                show(r, n, b"", a.raw_errors);
+                            }
+                            return exit::INVALID;
+                        }
+                    },
                 });
             }
             Err(fail) => {

@@ -131,3 +131,30 @@ fn include_merges_a_base_config() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("include cycle"));
 }
+
+#[test]
+fn merged_inputs_are_validated_as_a_whole() {
+    // Each file is valid alone; together a file is written through a
+    // link, which Ignition would reject at boot.
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.bu");
+    let b = dir.path().join("b.bu");
+    std::fs::write(
+        &a,
+        "variant: flatcar\nversion: 1.1.0\nstorage:\n  links:\n    - path: /etc/app\n      target: /opt/app\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/app/conf\n",
+    )
+    .unwrap();
+    let out = run(&["butane", a.to_str().unwrap(), b.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("<merged config>") && err.contains("file path includes link"),
+        "{err}"
+    );
+}

@@ -35,7 +35,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 /// time does not count the time spent waiting for a core.
 fn thread_cpu() -> Duration {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("reading /proc/thread-self/schedstat");
-    let ns: u64 = s.split_whitespace().next().and_then(|v| v.parse().ok()).expect("schedstat run time");
+    let ns: u64 = s
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("schedstat run time");
     Duration::from_nanos(ns)
 }
 

@@ -12,6 +12,7 @@
 //! (merged in order), and YAML `<<` merge keys.
 
 mod desugar;
+pub mod fcos;
 pub mod local;
 pub mod variant;
 
@@ -22,6 +23,7 @@ use crate::model::Config;
 use crate::path::Path;
 use crate::report::{PathNaming, Report, Strictness};
 use crate::tree::{Node, Value};
+use crate::validate;
 use crate::yaml;
 pub use local::FilesDir;
 use std::path::PathBuf;
@@ -95,12 +97,13 @@ fn translate_inner(input: &[u8], name: &str, opts: &Options, stack: &mut Vec<Pat
     }
     for doc in docs {
         match translate_doc(doc, name, opts, stack) {
-            Ok(t) => {
-                result = Some(match result {
-                    None => t,
-                    Some(prev) => combine(prev, t),
-                })
-            }
+            Ok(t) => match result.take() {
+                None => result = Some(t),
+                Some(prev) => match combine(prev, t) {
+                    Ok(c) => result = Some(c),
+                    Err(f) => failure.reports.extend(f.reports),
+                },
+            },
             Err(f) => failure.reports.extend(f.reports),
         }
     }
@@ -110,9 +113,17 @@ fn translate_inner(input: &[u8], name: &str, opts: &Options, stack: &mut Vec<Pat
     Ok(result.expect("at least one document"))
 }
 
+/// The name failures of a merged result are reported under.
+pub const MERGED_NAME: &str = "<merged config>";
+
 /// Merge a later document, an including file or a later CLI input over
 /// `parent`; the output declares the newer of the two spec versions.
-pub fn combine(parent: Translated, child: Translated) -> Translated {
+///
+/// Each part was valid on its own, but the merge can still produce an
+/// invalid whole (a file in one and a directory at the same path in the
+/// other), so the result is validated again; its errors carry JSON paths
+/// of the merged config, reported under [`MERGED_NAME`].
+pub fn combine(parent: Translated, child: Translated) -> Result<Translated, Failure> {
     let mut report = parent.report;
     report.merge(child.report);
     let mut config = merge(&parent.config, &child.config);
@@ -122,7 +133,16 @@ pub fn combine(parent: Translated, child: Translated) -> Translated {
         parent.target
     };
     config.ignition.version = target.spec.as_str().to_string();
-    Translated { config, target, report }
+    let mut vr = validate::validate(&config, target.spec);
+    vr.entries.retain(|d| d.severity == crate::report::Severity::Error);
+    if vr.has_errors() {
+        for d in &mut vr.entries {
+            d.shown_path = Some(d.path.to_snake());
+            d.help.get_or_insert_with(|| "the merged inputs conflict here".into());
+        }
+        return Err(fail(MERGED_NAME, vr));
+    }
+    Ok(Translated { config, target, report })
 }
 
 fn doc_target(doc: &Node, r: &mut Report) -> Option<Target> {
@@ -180,20 +200,7 @@ fn translate_doc(mut doc: Node, name: &str, opts: &Options, stack: &mut Vec<Path
     let Some(target) = doc_target(&doc, &mut r) else {
         return Err(fail(name, r));
     };
-    for key in ["boot_device", "grub"]
-        .into_iter()
-        .filter(|_| target.variant == variant::Variant::Fcos)
-    {
-        if let Some(e) = doc.entry(key) {
-            let d = r.error(
-                Path::root().key(key),
-                format!("{key} is not supported by Boxcar yet; write the storage/luks/raid sections it would generate"),
-            );
-            d.pos = Some(e.key_pos);
-            d.shown_path = Some(Path::root().key(key));
-            return Err(fail(name, r));
-        }
-    }
+    let sugar = fcos::take(&mut doc, target, &mut r);
     let includes = doc.remove("include");
     desugar::desugar(&mut doc, target, opts, &mut r);
     let (parsed, vr) = ignition::from_tree(
@@ -203,9 +210,25 @@ fn translate_doc(mut doc: Node, name: &str, opts: &Options, stack: &mut Vec<Path
         Some(variant::requirement_label),
     );
     r.merge(vr);
-    let Some((config, _)) = parsed else {
+    let Some((mut config, _)) = parsed else {
         return Err(fail(name, r));
     };
+    if target.variant == variant::Variant::Fcos {
+        let mut pr = Report::new();
+        fcos::check_partitions(&config, &mut pr);
+        pr.correlate(&doc, PathNaming::Yaml);
+        r.merge(pr);
+    }
+    let rendered = merge(&fcos::render_grub(&sugar.grub), &fcos::render_boot_device(&sugar.boot));
+    if rendered != Config::default() {
+        // Butane merges the user's config over what the sugar stands for,
+        // and the result must still be a valid config.
+        config = merge(&rendered, &config);
+        let mut vr = validate::validate(&config, target.spec);
+        fcos::relocate(&sugar, &mut vr);
+        vr.correlate(&doc, PathNaming::Yaml);
+        r.merge(vr);
+    }
     if !target.allows_clevis() {
         for (i, l) in config.storage.luks.iter().enumerate() {
             if l.clevis != Default::default() {
@@ -287,11 +310,11 @@ fn apply_includes(
         let t = t?;
         acc = Some(match acc {
             None => t,
-            Some(prev) => combine(prev, t),
+            Some(prev) => combine(prev, t)?,
         });
     }
-    Ok(match acc {
-        None => this,
+    match acc {
+        None => Ok(this),
         Some(base) => combine(base, this),
-    })
+    }
 }
