@@ -68,7 +68,8 @@ impl Default for CmdlineProvider {
 pub fn cmdline_url(cmdline: &str) -> Option<String> {
     let mut ign = None;
     let mut boxcar = None;
-    for arg in cmdline.split_ascii_whitespace() {
+    // The kernel splits its command line with isspace(), which includes \v.
+    for arg in cmdline.split(is_kernel_space).filter(|a| !a.is_empty()) {
         if let Some(v) = arg.strip_prefix("boxcar.config.url=") {
             boxcar = Some(v.to_string());
         } else if let Some(v) = arg.strip_prefix("ignition.config.url=") {
@@ -76,6 +77,11 @@ pub fn cmdline_url(cmdline: &str) -> Option<String> {
         }
     }
     boxcar.or(ign).filter(|u| !u.is_empty())
+}
+
+/// C `isspace()` in the "C" locale, as the kernel's `next_arg` uses.
+pub fn is_kernel_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
 }
 
 impl ConfigProvider for CmdlineProvider {
@@ -241,6 +247,11 @@ mod tests {
             Some("http://x")
         );
         assert_eq!(cmdline_url("quiet ignition.config.url="), None);
+        // Found by fuzzing: a vertical tab ends an argument, as in the kernel.
+        assert_eq!(
+            cmdline_url("ignition.config.url=http://a\x0bquiet").as_deref(),
+            Some("http://a")
+        );
     }
 
     #[test]
