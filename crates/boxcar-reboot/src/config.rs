@@ -1,0 +1,590 @@
+//! The layered `update.conf` as far as reboots go: `/usr/share/boxcar/update.conf` (image
+//! defaults) overridden key by key by `/etc/boxcar/update.conf` (the operator's), in the
+//! `KEY=value` syntax of systemd's `EnvironmentFile=` so Flatcar files work unchanged.
+//!
+//! Keys (Flatcar/locksmith names first, Boxcar additions after):
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `REBOOT_STRATEGY` | `off`, `reboot`, `windowed`, `etcd-lock`, `fleetlock`, `kured`; also `best-effort` (etcd-lock if an endpoint is set, else reboot), Zincati's `immediate`/`periodic`/`fleet_lock` | `reboot` |
+//! | `LOCKSMITHD_REBOOT_WINDOW_START` / `REBOOT_WINDOW_START` | `Thu 04:00` or `04:00` (daily) | none |
+//! | `LOCKSMITHD_REBOOT_WINDOW_LENGTH` / `REBOOT_WINDOW_LENGTH` | `1h30m` | none |
+//! | `REBOOT_WINDOWS` | several windows: `Mon-Fri 22:00 2h; Sat,Sun 04:00 6h` | none |
+//! | `REBOOT_TIME_ZONE` | IANA name, `UTC` or `localtime` | `UTC` |
+//! | `LOCKSMITHD_ENDPOINT` / `REBOOT_ETCD_ENDPOINTS` | comma-separated `http://host:2379` | `http://127.0.0.1:2379` |
+//! | `LOCKSMITHD_GROUP` / `REBOOT_GROUP` | lock group (etcd and FleetLock) | `default` |
+//! | `REBOOT_MAX_HOLDERS` | slots when this node creates the etcd semaphore | `1` |
+//! | `REBOOT_LOCK_TTL` | evict etcd holders older than this (`24h`); unset = only explicit unlock | unset |
+//! | `FLEETLOCK_URL` | FleetLock base URL | none (required for `fleetlock`) |
+//! | `KURED_SENTINEL` | file kured watches | `/var/run/reboot-required` |
+//! | `REBOOT_ID` | lock holder id | `/etc/machine-id` |
+//!
+//! Unknown keys are ignored: the same file carries the update agent's `SERVER=`, `GROUP=`...
+//! Among aliases the one set last wins (the `/etc` layer comes after `/usr`). An empty value
+//! unsets a key, so `/etc` can drop an image-default window with `REBOOT_WINDOWS=`.
+
+use crate::window::{self, Schedule, Window};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the image and the operator put the file, lowest precedence first.
+pub const DEFAULT_PATHS: [&str; 2] = ["/usr/share/boxcar/update.conf", "/etc/boxcar/update.conf"];
+
+/// kured's default sentinel.
+pub const DEFAULT_KURED_SENTINEL: &str = "/var/run/reboot-required";
+
+/// etcd's default client URL, as locksmith assumed.
+pub const DEFAULT_ETCD_ENDPOINT: &str = "http://127.0.0.1:2379";
+
+/// Which strategy decides when the node reboots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrategyKind {
+    /// Never reboot automatically; the staged update waits for a manual reboot.
+    Off,
+    /// Reboot as soon as an update is staged (inside the windows, if any are configured).
+    Reboot,
+    /// Reboot only inside the configured windows (at least one is required).
+    Windowed,
+    /// Take a slot of a counting semaphore in etcd v3 first.
+    EtcdLock,
+    /// Take a slot from a FleetLock server first.
+    FleetLock,
+    /// Write kured's sentinel and let kured drain and reboot.
+    Kured,
+}
+
+impl StrategyKind {
+    /// The canonical config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyKind::Off => "off",
+            StrategyKind::Reboot => "reboot",
+            StrategyKind::Windowed => "windowed",
+            StrategyKind::EtcdLock => "etcd-lock",
+            StrategyKind::FleetLock => "fleetlock",
+            StrategyKind::Kured => "kured",
+        }
+    }
+
+    /// Whether this strategy needs someone else's permission before rebooting.
+    pub fn is_lock(self) -> bool {
+        matches!(self, StrategyKind::EtcdLock | StrategyKind::FleetLock)
+    }
+}
+
+impl fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem in a config file, located by file and line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("reading {path}: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
+    /// A line or a value is invalid.
+    #[error("{path}:{line}: {message}")]
+    Line {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// Keys that are fine alone but not together (e.g. `fleetlock` without `FLEETLOCK_URL`).
+    #[error("{0}")]
+    Combination(String),
+}
+
+/// All problems found in the layered config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid reboot configuration:\n  {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+/// The reboot side of the node's configuration.
+#[derive(Debug, Clone)]
+pub struct RebootConfig {
+    /// The strategy.
+    pub strategy: StrategyKind,
+    /// Maintenance windows (empty = any time).
+    pub schedule: Schedule,
+    /// Lock group (etcd and FleetLock).
+    pub group: String,
+    /// etcd client URLs.
+    pub etcd_endpoints: Vec<String>,
+    /// Slots when this node creates the etcd semaphore.
+    pub max_holders: u32,
+    /// Holders older than this are evicted by the next locker (etcd only).
+    pub lock_ttl: Option<Duration>,
+    /// FleetLock base URL.
+    pub fleetlock_url: Option<String>,
+    /// kured's sentinel file.
+    pub kured_sentinel: PathBuf,
+    /// Explicit holder id (else the machine id).
+    pub node_id: Option<String>,
+}
+
+impl Default for RebootConfig {
+    fn default() -> Self {
+        RebootConfig {
+            strategy: StrategyKind::Reboot,
+            schedule: Schedule::always(),
+            group: "default".into(),
+            etcd_endpoints: vec![DEFAULT_ETCD_ENDPOINT.into()],
+            max_holders: 1,
+            lock_ttl: None,
+            fleetlock_url: None,
+            kured_sentinel: DEFAULT_KURED_SENTINEL.into(),
+            node_id: None,
+        }
+    }
+}
+
+/// A config as loaded for the daemon: always usable, with the problems that were found.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The config to act on. When `errors` is non-empty this is the safe fallback: strategy
+    /// `off`, so a broken config never reboots a node without permission.
+    pub config: RebootConfig,
+    /// Problems found; log them loudly.
+    pub errors: Vec<ConfigError>,
+}
+
+/// One `KEY=value` with where it came from.
+#[derive(Debug, Clone)]
+struct Setting {
+    value: String,
+    path: String,
+    line: usize,
+    order: usize,
+}
+
+/// Splits `KEY=value` lines (EnvironmentFile syntax: `#`/`;` comments, optional quotes).
+fn parse_lines(path: &str, text: &str, order: &mut usize, out: &mut HashMap<String, Setting>) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let err = |message: String| ConfigError::Line {
+            path: path.to_string(),
+            line: i + 1,
+            message,
+        };
+        let Some((key, value)) = line.split_once('=') else {
+            errors.push(err(format!("expected KEY=value, found {line:?}")));
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty()
+            || key.starts_with(|c: char| c.is_ascii_digit())
+            || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            errors.push(err(format!("invalid key {key:?}: expected letters, digits and _")));
+            continue;
+        }
+        let value = value.trim();
+        let value = match unquote(value) {
+            Some(v) => v,
+            None => {
+                errors.push(err(format!("{key}: unterminated quote in {value:?}")));
+                continue;
+            }
+        };
+        *order += 1;
+        out.insert(
+            key.to_string(),
+            Setting {
+                value,
+                path: path.to_string(),
+                line: i + 1,
+                order: *order,
+            },
+        );
+    }
+    errors
+}
+
+fn unquote(v: &str) -> Option<String> {
+    for q in ['"', '\''] {
+        if let Some(rest) = v.strip_prefix(q) {
+            return rest.strip_suffix(q).map(str::to_string);
+        }
+    }
+    Some(v.to_string())
+}
+
+/// Parses the layers (lowest precedence first) into a config, or every problem found.
+pub fn parse_layers(layers: &[(&str, &str)]) -> Result<RebootConfig, ConfigErrors> {
+    let mut settings = HashMap::new();
+    let mut order = 0;
+    let mut errors = Vec::new();
+    for (path, text) in layers {
+        errors.extend(parse_lines(path, text, &mut order, &mut settings));
+    }
+    let cfg = build(&settings, &mut errors);
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// The last-set, non-empty value among `keys` (aliases).
+fn pick<'a>(s: &'a HashMap<String, Setting>, keys: &[&str]) -> Option<&'a Setting> {
+    keys.iter()
+        .filter_map(|k| s.get(*k))
+        .max_by_key(|x| x.order)
+        .filter(|x| !x.value.is_empty())
+}
+
+fn at(setting: &Setting, message: String) -> ConfigError {
+    ConfigError::Line {
+        path: setting.path.clone(),
+        line: setting.line,
+        message,
+    }
+}
+
+/// Checks a group name like FleetLock does: `^[a-zA-Z0-9.-]+$`.
+pub fn valid_group(g: &str) -> bool {
+    !g.is_empty() && g.len() <= 64 && g.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootConfig {
+    let mut cfg = RebootConfig::default();
+
+    // Time zone first: windows are meaningless without it.
+    if let Some(tz) = pick(s, &["REBOOT_TIME_ZONE"]) {
+        match window::time_zone(&tz.value) {
+            Ok(z) => {
+                cfg.schedule.tz = z;
+                cfg.schedule.tz_name = tz.value.clone();
+            }
+            Err(e) => errors.push(at(tz, format!("REBOOT_TIME_ZONE: {e}"))),
+        }
+    }
+    let start = pick(s, &["LOCKSMITHD_REBOOT_WINDOW_START", "REBOOT_WINDOW_START"]);
+    let length = pick(s, &["LOCKSMITHD_REBOOT_WINDOW_LENGTH", "REBOOT_WINDOW_LENGTH"]);
+    match (start, length) {
+        (Some(st), Some(len)) => match Window::from_locksmith(&st.value, &len.value) {
+            Ok(w) => cfg.schedule.windows.push(w),
+            Err(e) => errors.push(at(st, format!("reboot window: {e}"))),
+        },
+        (Some(st), None) => errors.push(at(
+            st,
+            "reboot window start set without LOCKSMITHD_REBOOT_WINDOW_LENGTH".into(),
+        )),
+        (None, Some(len)) => errors.push(at(
+            len,
+            "reboot window length set without LOCKSMITHD_REBOOT_WINDOW_START".into(),
+        )),
+        (None, None) => {}
+    }
+    if let Some(ws) = pick(s, &["REBOOT_WINDOWS"]) {
+        for part in ws.value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            match Window::parse(part) {
+                Ok(w) => cfg.schedule.windows.push(w),
+                Err(e) => errors.push(at(ws, format!("REBOOT_WINDOWS: {e}"))),
+            }
+        }
+    }
+    if let Some(g) = pick(s, &["LOCKSMITHD_GROUP", "REBOOT_GROUP"]) {
+        if valid_group(&g.value) {
+            cfg.group = g.value.clone();
+        } else {
+            errors.push(at(g, format!("group {:?}: expected 1-64 of [a-zA-Z0-9.-]", g.value)));
+        }
+    }
+    let endpoint = pick(s, &["LOCKSMITHD_ENDPOINT", "REBOOT_ETCD_ENDPOINTS"]);
+    if let Some(e) = endpoint {
+        let list: Vec<String> = e
+            .value
+            .split(',')
+            .map(|x| x.trim().trim_end_matches('/').to_string())
+            .filter(|x| !x.is_empty())
+            .collect();
+        match list.iter().find(|u| !u.starts_with("http://")) {
+            Some(bad) => errors.push(at(e, format!("etcd endpoint {bad:?}: only http:// URLs are supported"))),
+            None => cfg.etcd_endpoints = list,
+        }
+    }
+    if let Some(m) = pick(s, &["REBOOT_MAX_HOLDERS"]) {
+        match m.value.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => cfg.max_holders = n,
+            _ => errors.push(at(
+                m,
+                format!("REBOOT_MAX_HOLDERS {:?}: expected a number from 1 to 1000", m.value),
+            )),
+        }
+    }
+    if let Some(t) = pick(s, &["REBOOT_LOCK_TTL"]) {
+        match window::parse_duration(&t.value) {
+            Ok(d) if !d.is_zero() => cfg.lock_ttl = Some(d),
+            _ => errors.push(at(
+                t,
+                format!("REBOOT_LOCK_TTL {:?}: expected a duration like 24h", t.value),
+            )),
+        }
+    }
+    if let Some(u) = pick(s, &["FLEETLOCK_URL"]) {
+        if u.value.starts_with("http://") {
+            cfg.fleetlock_url = Some(u.value.trim_end_matches('/').to_string());
+        } else {
+            errors.push(at(
+                u,
+                format!("FLEETLOCK_URL {:?}: only http:// URLs are supported", u.value),
+            ));
+        }
+    }
+    if let Some(k) = pick(s, &["KURED_SENTINEL"]) {
+        if Path::new(&k.value).is_absolute() {
+            cfg.kured_sentinel = k.value.clone().into();
+        } else {
+            errors.push(at(
+                k,
+                format!("KURED_SENTINEL {:?}: expected an absolute path", k.value),
+            ));
+        }
+    }
+    if let Some(id) = pick(s, &["REBOOT_ID"]) {
+        if id.value.len() <= 256 && !id.value.chars().any(char::is_whitespace) {
+            cfg.node_id = Some(id.value.clone());
+        } else {
+            errors.push(at(id, "REBOOT_ID: expected 1-256 characters without spaces".into()));
+        }
+    }
+    if let Some(st) = pick(s, &["REBOOT_STRATEGY"]) {
+        let kind = match st.value.as_str() {
+            "off" => Some(StrategyKind::Off),
+            "reboot" | "immediate" => Some(StrategyKind::Reboot),
+            "windowed" | "periodic" => Some(StrategyKind::Windowed),
+            "etcd-lock" => Some(StrategyKind::EtcdLock),
+            // locksmith's old default: use etcd when one is configured.
+            "best-effort" if endpoint.is_some() => Some(StrategyKind::EtcdLock),
+            "best-effort" => Some(StrategyKind::Reboot),
+            "fleetlock" | "fleet_lock" | "fleet-lock" => Some(StrategyKind::FleetLock),
+            "kured" => Some(StrategyKind::Kured),
+            _ => None,
+        };
+        match kind {
+            Some(k) => cfg.strategy = k,
+            None => errors.push(at(
+                st,
+                format!(
+                    "REBOOT_STRATEGY {:?}: expected off, reboot, windowed, etcd-lock, best-effort, fleetlock or kured",
+                    st.value
+                ),
+            )),
+        }
+    }
+    if cfg.strategy == StrategyKind::Windowed && cfg.schedule.windows.is_empty() {
+        errors.push(ConfigError::Combination(
+            "REBOOT_STRATEGY=windowed needs a window: set REBOOT_WINDOWS or LOCKSMITHD_REBOOT_WINDOW_START/_LENGTH"
+                .into(),
+        ));
+    }
+    if cfg.strategy == StrategyKind::FleetLock && cfg.fleetlock_url.is_none() {
+        errors.push(ConfigError::Combination(
+            "REBOOT_STRATEGY=fleetlock needs FLEETLOCK_URL".into(),
+        ));
+    }
+    cfg
+}
+
+/// Reads the layers from disk (missing files are skipped) and parses them.
+pub fn load(paths: &[&Path]) -> Result<RebootConfig, ConfigErrors> {
+    let mut texts = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match std::fs::read_to_string(p) {
+            Ok(t) => texts.push((p.display().to_string(), t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => errors.push(ConfigError::Read {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    let layers: Vec<(&str, &str)> = texts.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    match parse_layers(&layers) {
+        Ok(cfg) if errors.is_empty() => Ok(cfg),
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(ConfigErrors(more)) => {
+            errors.extend(more);
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+/// Like [`load`], but always yields something to act on: on any error the strategy is `off`
+/// (the staged update waits for the operator), never "reboot anyway".
+pub fn load_or_safe(paths: &[&Path]) -> Loaded {
+    match load(paths) {
+        Ok(config) => Loaded {
+            config,
+            errors: Vec::new(),
+        },
+        Err(ConfigErrors(errors)) => Loaded {
+            config: RebootConfig {
+                strategy: StrategyKind::Off,
+                ..RebootConfig::default()
+            },
+            errors,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USR: &str = "/usr/share/boxcar/update.conf";
+    const ETC: &str = "/etc/boxcar/update.conf";
+
+    #[test]
+    fn flatcar_file_parses() {
+        let cfg = parse_layers(&[(
+            ETC,
+            "GROUP=stable\nSERVER=https://example.com/v1/update/\n# comment\n\nREBOOT_STRATEGY=etcd-lock\n\
+             LOCKSMITHD_REBOOT_WINDOW_START=\"Thu 04:00\"\nLOCKSMITHD_REBOOT_WINDOW_LENGTH=1h30m\n\
+             LOCKSMITHD_ENDPOINT=http://10.0.0.1:2379,http://10.0.0.2:2379/\nLOCKSMITHD_GROUP=workers\n",
+        )])
+        .unwrap();
+        assert_eq!(cfg.strategy, StrategyKind::EtcdLock);
+        assert_eq!(cfg.schedule.windows.len(), 1);
+        assert_eq!(cfg.schedule.windows[0].to_string(), "Thu 04:00 1h30m");
+        assert_eq!(cfg.etcd_endpoints, ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]);
+        assert_eq!(cfg.group, "workers");
+    }
+
+    #[test]
+    fn etc_overrides_usr_and_empty_unsets() {
+        let cfg = parse_layers(&[
+            (
+                USR,
+                "REBOOT_STRATEGY=off\nREBOOT_WINDOWS=Sun 03:00 1h\nLOCKSMITHD_GROUP=a\n",
+            ),
+            (
+                ETC,
+                "REBOOT_STRATEGY=fleetlock\nREBOOT_WINDOWS=\nREBOOT_GROUP=b\nFLEETLOCK_URL=http://lock:3333/\n\
+                 REBOOT_TIME_ZONE=Europe/Berlin\nREBOOT_MAX_HOLDERS=3\nREBOOT_LOCK_TTL=12h\nREBOOT_ID=node-7\n",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(cfg.strategy, StrategyKind::FleetLock);
+        assert!(cfg.schedule.windows.is_empty());
+        assert_eq!(cfg.group, "b", "alias set later wins");
+        assert_eq!(cfg.fleetlock_url.as_deref(), Some("http://lock:3333"));
+        assert_eq!(cfg.schedule.tz_name, "Europe/Berlin");
+        assert_eq!(cfg.max_holders, 3);
+        assert_eq!(cfg.lock_ttl, Some(Duration::from_secs(12 * 3600)));
+        assert_eq!(cfg.node_id.as_deref(), Some("node-7"));
+    }
+
+    #[test]
+    fn strategy_aliases() {
+        let kind = |v: &str, extra: &str| {
+            parse_layers(&[(ETC, &format!("REBOOT_STRATEGY={v}\n{extra}"))])
+                .unwrap()
+                .strategy
+        };
+        assert_eq!(kind("best-effort", ""), StrategyKind::Reboot);
+        assert_eq!(
+            kind("best-effort", "LOCKSMITHD_ENDPOINT=http://e:2379"),
+            StrategyKind::EtcdLock
+        );
+        assert_eq!(kind("immediate", ""), StrategyKind::Reboot);
+        assert_eq!(kind("periodic", "REBOOT_WINDOWS=Sat 01:00 1h"), StrategyKind::Windowed);
+        assert_eq!(kind("kured", ""), StrategyKind::Kured);
+        assert_eq!(kind("fleet_lock", "FLEETLOCK_URL=http://x"), StrategyKind::FleetLock);
+        assert_eq!(parse_layers(&[]).unwrap().strategy, StrategyKind::Reboot);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let err = parse_layers(&[
+            (USR, "REBOOT_STRATEGY=reboot\n"),
+            (
+                ETC,
+                "# header\nREBOOT_STRATEGY=sometimes\nnot a setting\nLOCKSMITHD_REBOOT_WINDOW_START=Thx 04:00\n\
+                 LOCKSMITHD_REBOOT_WINDOW_LENGTH=1h\nREBOOT_TIME_ZONE=Nowhere/Land\n",
+            ),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("/etc/boxcar/update.conf:2: REBOOT_STRATEGY \"sometimes\""),
+            "{text}"
+        );
+        assert!(text.contains("/etc/boxcar/update.conf:3: expected KEY=value"), "{text}");
+        assert!(
+            text.contains("/etc/boxcar/update.conf:4: reboot window: parsing window days"),
+            "{text}"
+        );
+        assert!(text.contains("/etc/boxcar/update.conf:6: REBOOT_TIME_ZONE"), "{text}");
+        assert_eq!(err.0.len(), 4);
+    }
+
+    #[test]
+    fn combinations_are_checked() {
+        let e = parse_layers(&[(ETC, "REBOOT_STRATEGY=windowed\n")]).unwrap_err();
+        assert!(e.to_string().contains("needs a window"));
+        let e = parse_layers(&[(ETC, "REBOOT_STRATEGY=fleetlock\n")]).unwrap_err();
+        assert!(e.to_string().contains("needs FLEETLOCK_URL"));
+        let e = parse_layers(&[(ETC, "LOCKSMITHD_REBOOT_WINDOW_START=04:00\n")]).unwrap_err();
+        assert!(e.to_string().contains(":1: reboot window start set without"));
+        let e = parse_layers(&[(ETC, "REBOOT_GROUP=bad group!\nFLEETLOCK_URL=https://x\n")]).unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
+    }
+
+    #[test]
+    fn broken_config_falls_back_to_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("update.conf");
+        std::fs::write(
+            &etc,
+            "REBOOT_STRATEGY=etcd-lock\nLOCKSMITHD_REBOOT_WINDOW_START=Thu 4am\nLOCKSMITHD_REBOOT_WINDOW_LENGTH=1h\n",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing.conf");
+        let loaded = load_or_safe(&[&missing, &etc]);
+        assert_eq!(loaded.config.strategy, StrategyKind::Off);
+        assert_eq!(loaded.errors.len(), 1);
+        assert!(loaded.errors[0].to_string().contains("update.conf:2:"));
+        std::fs::write(&etc, "REBOOT_STRATEGY=etcd-lock\n").unwrap();
+        let loaded = load_or_safe(&[&missing, &etc]);
+        assert!(loaded.errors.is_empty());
+        assert_eq!(loaded.config.strategy, StrategyKind::EtcdLock);
+    }
+
+    #[test]
+    fn hostile_lines_do_not_panic() {
+        for text in [
+            "=",
+            "=x",
+            "\"",
+            "A=\"",
+            "A='x\"",
+            "1A=2",
+            "A B=c",
+            "é=1",
+            "A=\u{0}",
+            "REBOOT_WINDOWS=;;;",
+        ] {
+            let _ = parse_layers(&[(ETC, text)]);
+        }
+        assert!(parse_layers(&[(ETC, "A=\"unterminated")]).is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! The tiny blocking HTTP/1.1 client shared by the etcd gateway and FleetLock clients.
+
+use std::time::Duration;
+
+/// A client with a whole-request timeout and non-2xx statuses returned, not raised.
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// POSTs `body` as JSON; returns status and body text, or the transport error as text.
+pub(crate) fn post_json(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String), String> {
+    let mut req = agent.post(url).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(body).map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    Ok((status, text))
+}
