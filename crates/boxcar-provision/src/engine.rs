@@ -10,7 +10,7 @@ use crate::result::{self, ResultFile, RunState, StageRecord, Status};
 use crate::root::Root;
 use crate::stages::entries::{self, Context};
 use crate::stages::kargs::{KargsHelper, KargsNotAvailable};
-use crate::stages::storage::{Mode, NoStorage, StorageStages};
+use crate::stages::storage::{Mode, NoStorage, StorageContext, StorageStages};
 use crate::stages::users::{self, KeysFile, ShadowTools};
 use crate::stages::{chain, units, Stage, StageFailure};
 use boxcar_config::model::Config;
@@ -215,11 +215,18 @@ impl Engine {
             Stage::Disks | Stage::Mount | Stage::Umount => {
                 let cfg = self.load_config()?;
                 let mut plan = Vec::new();
-                let base = self.root.base().to_path_buf();
+                let fetcher = self.fetcher_for(&cfg)?;
+                let cx = StorageContext {
+                    config: &cfg,
+                    root: self.root.base(),
+                    mode: self.mode,
+                    fetcher: &fetcher,
+                    run_dir: &self.run_dir,
+                };
                 let r = match stage {
-                    Stage::Disks => self.storage.disks(&cfg, self.mode, &mut plan),
-                    Stage::Mount => self.storage.mount(&cfg, &base, self.mode, &mut plan),
-                    _ => self.storage.umount(&cfg, &base, self.mode, &mut plan),
+                    Stage::Disks => self.storage.disks(&cx, &mut plan),
+                    Stage::Mount => self.storage.mount(&cx, &mut plan),
+                    _ => self.storage.umount(&cx, &mut plan),
                 };
                 for l in plan {
                     self.say(stage, l);
@@ -236,6 +243,12 @@ impl Engine {
                 Ok(Status::Success)
             }
         }
+    }
+
+    /// A fetcher configured from the config's `ignition` section.
+    fn fetcher_for(&self, cfg: &Config) -> Result<Fetcher, StepError> {
+        Fetcher::for_config(&Fetcher::with_options(Network::Online, self.http.clone()), cfg)
+            .map_err(at("$.ignition.security.tls.certificateAuthorities"))
     }
 
     fn fetch(&mut self, network: Network, state: &mut RunState) -> Result<Status, StepError> {
@@ -361,14 +374,13 @@ impl Engine {
             users::user(&self.root, &self.shadow, u, self.keys_file).map_err(at(format!("$.passwd.users.{i}")))?;
         }
         let plan = entries::plan(cfg, &self.root).map_err(|e| at(e.json_path.clone())(*e.source))?;
+        let fetcher = self.fetcher_for(cfg)?;
         if dry {
             for e in &plan {
                 let line = e.describe();
                 self.say(Stage::Files, line);
             }
         } else {
-            let fetcher = Fetcher::for_config(&Fetcher::with_options(Network::Online, self.http.clone()), cfg)
-                .map_err(at("$.ignition.security.tls.certificateAuthorities"))?;
             let owners = Owners::load(&self.root)?;
             let cx = Context {
                 root: &self.root,
@@ -408,9 +420,27 @@ impl Engine {
             for l in units::preset_lines(&cfg.systemd.units) {
                 self.say(Stage::Files, format!("preset {l} in {}", units::PRESET_PATH));
             }
-            self.say(Stage::Files, format!("write result file {}", result::RESULT_FILE));
         } else {
             units::write_presets(&self.root, &cfg.systemd.units).map_err(at("$.systemd.units"))?;
+        }
+        let mut plan = Vec::new();
+        let cx = StorageContext {
+            config: cfg,
+            root: self.root.base(),
+            mode: self.mode,
+            fetcher: &fetcher,
+            run_dir: &self.run_dir,
+        };
+        let r = self.storage.files(&cx, &mut plan);
+        for l in plan {
+            self.say(Stage::Files, l);
+        }
+        r.map_err(|e| StepError {
+            json_path: e.json_path.clone(),
+            cause: chain(&e),
+        })?;
+        if dry {
+            self.say(Stage::Files, format!("write result file {}", result::RESULT_FILE));
         }
         Ok(())
     }

@@ -3,8 +3,7 @@
 //! its plan lines reach the dry-run output, and its errors are reported
 //! with their JSON path.
 
-use boxcar_config::model::Config;
-use boxcar_provision::stages::storage::{StorageError, StorageStages};
+use boxcar_provision::stages::storage::{StorageContext, StorageError, StorageStages};
 use boxcar_provision::{Engine, Mode, Stage};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -15,19 +14,17 @@ struct Recorder {
 }
 
 impl StorageStages for Recorder {
-    fn disks(&self, cfg: &Config, mode: Mode, plan: &mut Vec<String>) -> Result<(), StorageError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("disks {mode:?} {}", cfg.storage.filesystems.len()));
+    fn disks(&self, cx: &StorageContext, plan: &mut Vec<String>) -> Result<(), StorageError> {
+        let n = cx.config.storage.filesystems.len();
+        self.calls.lock().unwrap().push(format!("disks {:?} {n}", cx.mode));
         plan.push("format /dev/vdb1 as ext4".into());
         Ok(())
     }
-    fn mount(&self, _: &Config, root: &Path, mode: Mode, _: &mut Vec<String>) -> Result<(), StorageError> {
+    fn mount(&self, cx: &StorageContext, _: &mut Vec<String>) -> Result<(), StorageError> {
         self.calls
             .lock()
             .unwrap()
-            .push(format!("mount {mode:?} {}", root.display()));
+            .push(format!("mount {:?} {}", cx.mode, cx.root.display()));
         if self.fail_mount {
             return Err(StorageError {
                 json_path: Some("$.storage.filesystems.0".into()),
@@ -37,8 +34,25 @@ impl StorageStages for Recorder {
         }
         Ok(())
     }
-    fn umount(&self, _: &Config, _: &Path, mode: Mode, _: &mut Vec<String>) -> Result<(), StorageError> {
-        self.calls.lock().unwrap().push(format!("umount {mode:?}"));
+    fn files(&self, cx: &StorageContext, plan: &mut Vec<String>) -> Result<(), StorageError> {
+        // The engine's fetcher is usable for key files.
+        let key = boxcar_config::model::Resource {
+            source: Some("data:,key".into()),
+            ..Default::default()
+        };
+        let got = cx
+            .fetcher
+            .fetch(&key, boxcar_provision::fetch::Purpose::Contents)
+            .unwrap();
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("files {:?} {}", cx.mode, String::from_utf8_lossy(&got)));
+        plan.push("write /etc/crypttab".into());
+        Ok(())
+    }
+    fn umount(&self, cx: &StorageContext, _: &mut Vec<String>) -> Result<(), StorageError> {
+        self.calls.lock().unwrap().push(format!("umount {:?}", cx.mode));
         Ok(())
     }
 }
@@ -70,6 +84,7 @@ fn storage_stages_are_called_in_order() {
         [
             "disks Apply 1".to_string(),
             format!("mount Apply {root}"),
+            "files Apply key".into(),
             "umount Apply".into()
         ]
     );
@@ -86,6 +101,11 @@ fn storage_plan_lines_and_errors_surface() {
     assert!(
         out.plan
             .contains(&(Stage::Disks, "format /dev/vdb1 as ext4".to_string())),
+        "{:?}",
+        out.plan
+    );
+    assert!(
+        out.plan.contains(&(Stage::Files, "write /etc/crypttab".to_string())),
         "{:?}",
         out.plan
     );

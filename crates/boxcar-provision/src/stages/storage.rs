@@ -2,6 +2,7 @@
 //! so the block-device work (partitions, RAID, LUKS, filesystems) can live
 //! in its own crate and be plugged in by the binary.
 
+use crate::fetch::Fetcher;
 use boxcar_config::model::Config;
 use std::path::Path;
 
@@ -24,15 +25,38 @@ pub struct StorageError {
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
-/// The disks, mount and umount stages. `plan` lines are printed by
-/// `--dry-run`; in [`Mode::DryRun`] nothing may be changed.
+/// What a storage stage gets from the engine.
+pub struct StorageContext<'a> {
+    /// The final config (spec 3.4 model).
+    pub config: &'a Config,
+    /// The target root (`/sysroot`); filesystems mount below it.
+    pub root: &'a Path,
+    pub mode: Mode,
+    /// The engine's fetcher, configured from `ignition.*` (CAs, proxy,
+    /// timeouts): use it for LUKS key files and tang advertisements so
+    /// they follow the same rules as every other resource.
+    pub fetcher: &'a Fetcher,
+    /// Private state between stage invocations (0700 in `/run`); e.g.
+    /// generated LUKS keys from `disks` for the files stage, when the
+    /// stages run as separate processes.
+    pub run_dir: &'a Path,
+}
+
+/// The disks, mount and umount stages, plus the storage part of the files
+/// stage. `plan` lines are printed by `--dry-run`; in [`Mode::DryRun`]
+/// nothing may be changed.
 pub trait StorageStages {
     /// Partition, RAID, LUKS and format as `storage.{disks,raid,luks,filesystems}` say.
-    fn disks(&self, cfg: &Config, mode: Mode, plan: &mut Vec<String>) -> Result<(), StorageError>;
-    /// Mount `storage.filesystems` with a `path` under `root`.
-    fn mount(&self, cfg: &Config, root: &Path, mode: Mode, plan: &mut Vec<String>) -> Result<(), StorageError>;
+    fn disks(&self, cx: &StorageContext, plan: &mut Vec<String>) -> Result<(), StorageError>;
+    /// Mount `storage.filesystems` with a `path` under the root.
+    fn mount(&self, cx: &StorageContext, plan: &mut Vec<String>) -> Result<(), StorageError>;
+    /// Called by the files stage after units and presets (where Ignition
+    /// writes `/etc/crypttab` and the LUKS key files).
+    fn files(&self, _cx: &StorageContext, _plan: &mut Vec<String>) -> Result<(), StorageError> {
+        Ok(())
+    }
     /// Unmount what `mount` mounted.
-    fn umount(&self, cfg: &Config, root: &Path, mode: Mode, plan: &mut Vec<String>) -> Result<(), StorageError>;
+    fn umount(&self, cx: &StorageContext, plan: &mut Vec<String>) -> Result<(), StorageError>;
 }
 
 /// The build without block-device support: configs with storage sections
@@ -70,13 +94,13 @@ impl NoStorage {
 }
 
 impl StorageStages for NoStorage {
-    fn disks(&self, cfg: &Config, _: Mode, _: &mut Vec<String>) -> Result<(), StorageError> {
-        NoStorage::check("disks", cfg)
+    fn disks(&self, cx: &StorageContext, _: &mut Vec<String>) -> Result<(), StorageError> {
+        NoStorage::check("disks", cx.config)
     }
-    fn mount(&self, cfg: &Config, _: &Path, _: Mode, _: &mut Vec<String>) -> Result<(), StorageError> {
-        NoStorage::check("mount", cfg)
+    fn mount(&self, cx: &StorageContext, _: &mut Vec<String>) -> Result<(), StorageError> {
+        NoStorage::check("mount", cx.config)
     }
-    fn umount(&self, cfg: &Config, _: &Path, _: Mode, _: &mut Vec<String>) -> Result<(), StorageError> {
-        NoStorage::check("umount", cfg)
+    fn umount(&self, cx: &StorageContext, _: &mut Vec<String>) -> Result<(), StorageError> {
+        NoStorage::check("umount", cx.config)
     }
 }
