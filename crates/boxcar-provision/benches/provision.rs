@@ -1,7 +1,8 @@
 //! Benchmark (not a test): a config with 2,000 files, 20 users and 50
 //! units applied by `boxcar-provision` and by the real Ignition 2.14 to
 //! fresh roots, alternating, repeated; prints per-run times, medians and
-//! the ratio. Run: `cargo bench -p boxcar-provision --bench provision`
+//! the ratio, for wall-clock time and for CPU time (user+sys of the child
+//! processes, which is far less disturbed by other load on the machine). Run: `cargo bench -p boxcar-provision --bench provision`
 //! (`BOXCAR_BENCH_REPS=N` to change the repetitions, default 5).
 
 #[path = "../tests/common/mod.rs"]
@@ -64,7 +65,7 @@ fn main() {
     let cfg = t.path().join("bench.ign");
     fs::write(&cfg, config()).unwrap();
     let bin = env!("CARGO_BIN_EXE_boxcar-provision");
-    let (mut ign, mut bx) = (Vec::new(), Vec::new());
+    let (mut ign, mut bx, mut ign_cpu, mut bx_cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..reps {
         let (ri, rb) = (t.path().join(format!("ign-{i}")), t.path().join(format!("bx-{i}")));
         let (wi, wb) = (
@@ -75,12 +76,12 @@ fn main() {
         common::make_tree(&ri, &case);
         common::make_tree(&rb, &case);
 
-        let s = Instant::now();
+        let (s, c) = (Instant::now(), children_cpu());
         let r = common::run_ignition(&cfg, &ri, &wi);
-        let di = s.elapsed();
+        let (di, ci) = (s.elapsed(), children_cpu() - c);
         assert!(r.ok, "ignition failed: {}", r.message);
 
-        let s = Instant::now();
+        let (s, c) = (Instant::now(), children_cpu());
         let out = std::process::Command::new(bin)
             .arg("--root")
             .arg(&rb)
@@ -91,7 +92,7 @@ fn main() {
             .args(["--log", "warn"])
             .output()
             .unwrap();
-        let db = s.elapsed();
+        let (db, cb) = (s.elapsed(), children_cpu() - c);
         assert!(
             out.status.success(),
             "boxcar-provision failed: {}",
@@ -101,22 +102,47 @@ fn main() {
         let (mi, mb) = (common::manifest(&ri), common::manifest(&rb));
         assert!(mi == mb, "trees differ:\n{}", common::diff(&mi, &mb));
         println!(
-            "run {i}: ignition {:>8.1} ms   boxcar-provision {:>8.1} ms",
+            "run {i}: wall ignition {:>8.1} ms  boxcar-provision {:>8.1} ms | cpu ignition {:>8.1} ms  boxcar-provision {:>8.1} ms",
             ms(di),
-            ms(db)
+            ms(db),
+            ms(ci),
+            ms(cb)
         );
         ign.push(di);
         bx.push(db);
+        ign_cpu.push(ci);
+        bx_cpu.push(cb);
         let _ = fs::remove_dir_all(&ri);
         let _ = fs::remove_dir_all(&rb);
     }
     let (mi, mb) = (median(&mut ign), median(&mut bx));
+    let (ci, cb) = (median(&mut ign_cpu), median(&mut bx_cpu));
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "2000 files, 20 users, 50 units, {reps} runs: median ignition {:.1} ms, boxcar-provision {:.1} ms, ratio {:.2}x",
+        "2000 files, 20 users, 50 units, {reps} runs (load average at end: {})",
+        load.trim()
+    );
+    println!(
+        "  wall: median ignition {:.1} ms, boxcar-provision {:.1} ms, ratio {:.2}x",
         ms(mi),
         ms(mb),
         mi.as_secs_f64() / mb.as_secs_f64()
     );
+    println!(
+        "  cpu:  median ignition {:.1} ms, boxcar-provision {:.1} ms, ratio {:.2}x",
+        ms(ci),
+        ms(cb),
+        ci.as_secs_f64() / cb.as_secs_f64()
+    );
+}
+
+/// User + system CPU time of all waited-for child processes so far.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn ms(d: Duration) -> f64 {
