@@ -285,3 +285,45 @@ fn binary_reports_stage_path_and_cause() {
         "{err}"
     );
 }
+
+#[test]
+fn http_proxy_from_config_and_no_proxy() {
+    // The test server plays the proxy: it sees the absolute-form request.
+    let mut routes = BTreeMap::new();
+    routes.insert("http://config.invalid/via-proxy".to_string(), route("proxied\n"));
+    routes.insert("/direct".to_string(), route("direct\n"));
+    let proxy = http::Server::start(routes);
+    let t = scratch();
+    let root = t.path().join("root");
+    make_tree(&root, &empty_case());
+    let cfg = t.path().join("c.ign");
+    let direct_host = proxy
+        .base
+        .trim_start_matches("http://")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    fs::write(
+        &cfg,
+        format!(
+            r#"{{"ignition":{{"version":"3.3.0","proxy":{{"httpProxy":"{p}","noProxy":["{direct_host}"]}}}},
+            "storage":{{"files":[{{"path":"/etc/p","contents":{{"source":"http://config.invalid/via-proxy"}}}},
+                               {{"path":"/etc/d","contents":{{"source":"{p}/direct"}}}}]}}}}"#,
+            p = proxy.base
+        ),
+    )
+    .unwrap();
+    let mut e = Engine::new(&root, t.path().join("run"));
+    e.providers = vec![Box::new(FileProvider { path: cfg })];
+    e.http.max_attempts = 1;
+    e.run(&Stage::ALL).map_err(|(_, f)| f).unwrap();
+    assert_eq!(fs::read_to_string(root.join("etc/p")).unwrap(), "proxied\n");
+    assert_eq!(fs::read_to_string(root.join("etc/d")).unwrap(), "direct\n");
+    let reqs = proxy.requests.lock().unwrap().join("\n");
+    assert!(reqs.contains("GET http://config.invalid/via-proxy HTTP/1.1"), "{reqs}");
+    assert!(
+        reqs.contains("GET /direct HTTP/1.1"),
+        "noProxy host must be fetched directly: {reqs}"
+    );
+}
