@@ -19,9 +19,10 @@ fn differential_against_real_ignition() {
             continue;
         }
         let server = http::Server::start(case.http.clone());
+        let tftp = tftp::TftpServer::start(case.tftp.clone());
         let t = scratch();
         let cfg = t.path().join("config.ign");
-        fs::write(&cfg, render_config(case, &server.base)).unwrap();
+        fs::write(&cfg, render_config_with(case, &server.base, &tftp.base)).unwrap();
         let (ri, rb) = (t.path().join("ignition-root"), t.path().join("boxcar-root"));
         let (wi, wb) = (t.path().join("ignition-work"), t.path().join("boxcar-work"));
         for d in [&wi, &wb] {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod tftp;
 
 use boxcar_provision::provider::FileProvider;
 use boxcar_provision::stages::kargs::KargsCommand;
@@ -49,6 +50,9 @@ pub struct Case {
     pub login_defs: bool,
     #[serde(default)]
     pub http: BTreeMap<String, http::Route>,
+    /// Files served by a loopback TFTP server (`{{TFTP}}` in the config).
+    #[serde(default)]
+    pub tftp: BTreeMap<String, String>,
     pub config: serde_json::Value,
     /// `success` (default) or `failure`: what both engines must do.
     #[serde(default)]
@@ -88,9 +92,15 @@ pub fn load_cases(dir: &str) -> Vec<(String, Case)> {
 
 /// Replace `{{HTTP}}`, `{{sha512:/route}}`, `{{sha256:/route}}` in the config.
 pub fn render_config(case: &Case, base_url: &str) -> String {
+    render_config_with(case, base_url, "tftp://127.0.0.1:1")
+}
+
+/// Like [`render_config`], also replacing `{{TFTP}}`.
+pub fn render_config_with(case: &Case, base_url: &str, tftp_url: &str) -> String {
     let mut s = serde_json::to_string(&case.config)
         .unwrap()
-        .replace("{{HTTP}}", base_url);
+        .replace("{{HTTP}}", base_url)
+        .replace("{{TFTP}}", tftp_url);
     for (route, r) in &case.http {
         let body = r.decoded_body();
         let h512: String = Sha512::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
