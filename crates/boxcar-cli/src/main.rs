@@ -2,6 +2,7 @@
 
 mod butane_cmd;
 mod fleet_cmd;
+mod sysext_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Validate(validate_cmd::Args),
     /// Manage a Boxcar update server: apps, channels, packages, groups, policies, instances.
     Fleet(fleet_cmd::Args),
+    /// System extensions: build, validate, merge, update (systemd-sysext compatible).
+    Sysext(sysext_cmd::Args),
 }
 
 /// Exit codes shared by the commands.
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Butane(a) => butane_cmd::run(a),
         Command::Validate(a) => validate_cmd::run(a),
         Command::Fleet(a) => fleet_cmd::run(a),
+        Command::Sysext(a) => sysext_cmd::run(a),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,103 @@
+//! `boxcar sysext` end to end, interoperating with the host's systemd-sysext 252: an image
+//! built by `boxcar sysext build` is merged by us and unmerged by systemd-sysext, merged by
+//! systemd-sysext and seen/unmerged by us. All mounts happen in a private mount namespace
+//! (`unshare -m`) over a temporary root.
+
+use std::process::Command;
+
+#[test]
+fn build_merge_interop_with_systemd_sysext() {
+    let bin = env!("CARGO_BIN_EXE_boxcar");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let root = t.path().join("root");
+    std::fs::create_dir_all(src.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("usr/bin/hello"), "hello from ext\n").unwrap();
+    std::fs::write(src.join("etc/ignored"), "x").unwrap();
+    std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+    std::fs::create_dir_all(root.join("etc/extensions")).unwrap();
+    std::fs::write(root.join("usr/lib/os-release"), "ID=boxcar\nSYSEXT_LEVEL=1.0\n").unwrap();
+
+    let img = root.join("etc/extensions/hello.raw");
+    let out = Command::new(bin)
+        .args([
+            "sysext",
+            "build",
+            "--name",
+            "hello",
+            "--id",
+            "boxcar",
+            "--sysext-level",
+            "1.0",
+        ])
+        .arg(&src)
+        .arg("-o")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("etc is outside usr/ and opt/"), "{stderr}");
+    let sums = std::fs::read_to_string(root.join("etc/extensions/SHA256SUMS")).unwrap();
+    assert_eq!(sums, String::from_utf8_lossy(&out.stdout));
+    assert!(
+        sums.ends_with("  hello.raw\n") && sums.len() == 64 + 2 + 9 + 1,
+        "{sums}"
+    );
+
+    // Same input, same bytes.
+    let again = t.path().join("again.raw");
+    let out = Command::new(bin)
+        .args([
+            "sysext",
+            "build",
+            "--name",
+            "hello",
+            "--id",
+            "boxcar",
+            "--sysext-level",
+            "1.0",
+        ])
+        .arg(&src)
+        .arg("-o")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&again).unwrap());
+
+    let script = r#"set -e
+mount --make-rshared /; mount -t tmpfs tmpfs /run
+"$B" sysext --root "$ROOT" validate
+"$B" sysext --root "$ROOT" merge
+cat "$ROOT/usr/bin/hello"
+if "$B" sysext --root "$ROOT" merge 2>/dev/null; then echo "second merge must fail"; exit 1; fi
+systemd-sysext --root="$ROOT" unmerge
+test ! -e "$ROOT/usr/bin/hello"
+systemd-sysext --root="$ROOT" merge
+"$B" sysext --root "$ROOT" status
+"$B" sysext --root "$ROOT" refresh
+"$B" sysext --root "$ROOT" unmerge
+test ! -e "$ROOT/usr/bin/hello"
+echo done"#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("B", bin)
+        .env("ROOT", &root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("hello\t") && stdout.contains("\tok"), "{stdout}");
+    assert!(stdout.contains("hello from ext"));
+    assert!(
+        stdout.contains(&format!("{}\thello", root.join("usr").display())),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("done"));
+}
