@@ -57,6 +57,9 @@ impl History {
     }
 }
 
+/// Reads the service's holder list directly.
+pub type Verify = dyn Fn(&str) -> Result<Vec<String>, String> + Send + Sync;
+
 /// Wraps a real strategy and records grants and releases; after each grant it asks `verify`
 /// (reading the service directly) that the holder is really listed.
 pub struct Recorded<S> {
@@ -64,7 +67,7 @@ pub struct Recorded<S> {
     pub id: String,
     pub history: History,
     pub released: Mutex<bool>,
-    pub verify: Box<dyn Fn(&str) -> Result<Vec<String>, String> + Send + Sync>,
+    pub verify: Box<Verify>,
 }
 
 impl<S: Strategy> Strategy for Recorded<S> {
