@@ -2,6 +2,7 @@
 
 mod butane_cmd;
 mod fleet_cmd;
+mod payload_cmd;
 mod sysext_cmd;
 mod validate_cmd;
 
@@ -24,6 +25,8 @@ enum Command {
     Validate(validate_cmd::Args),
     /// Manage a Boxcar update server: apps, channels, packages, groups, policies, instances.
     Fleet(fleet_cmd::Args),
+    /// Update payloads: keygen, build, sign, verify, inspect.
+    Payload(payload_cmd::Args),
     /// System extensions: build, validate, merge, update (systemd-sysext compatible).
     Sysext(sysext_cmd::Args),
 }
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Butane(a) => butane_cmd::run(a),
         Command::Validate(a) => validate_cmd::run(a),
         Command::Fleet(a) => fleet_cmd::run(a),
+        Command::Payload(a) => payload_cmd::run(a),
         Command::Sysext(a) => sysext_cmd::run(a),
     };
     ExitCode::from(code)
