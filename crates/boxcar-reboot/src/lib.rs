@@ -17,3 +17,6 @@ mod http;
 pub mod semaphore;
 pub mod strategy;
 pub mod window;
+
+/// The time library of the public API (schedules take and return `jiff::Timestamp`).
+pub use jiff;

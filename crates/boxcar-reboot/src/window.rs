@@ -59,9 +59,12 @@ impl DaySet {
         self.0 & (1 << day.to_monday_zero_offset()) != 0
     }
 
-    /// Parses `Thu`, `thursday`, `Mon-Fri` (ranges may wrap: `Fri-Mon`) or `Sat,Sun`.
+    /// Parses `Thu`, `thursday`, `Mon-Fri` (ranges may wrap: `Fri-Mon`), `Sat,Sun` or `daily`.
     pub fn parse(s: &str) -> Result<DaySet, WindowError> {
         let err = || WindowError::Days(s.to_string());
+        if s.eq_ignore_ascii_case("daily") {
+            return Ok(DaySet::ALL);
+        }
         let mut bits = 0u8;
         for part in s.split(',') {
             let part = part.trim();
@@ -425,6 +428,16 @@ mod tests {
         let wrap = DaySet::parse("Fri-Mon").unwrap();
         assert_eq!(wrap.to_string(), "Mon,Fri,Sat,Sun");
         assert_eq!(DaySet::parse("sat,SUNDAY").unwrap().to_string(), "Sat,Sun");
+        assert_eq!(DaySet::parse("daily").unwrap(), DaySet::ALL);
+        for w in [
+            "daily 14:00 30m",
+            "Mon,Fri,Sat,Sun 04:05 1h30m",
+            "Wed 00:00 168h",
+            "Tue 23:59 1h0m5s",
+        ] {
+            let parsed = Window::parse(w).unwrap();
+            assert_eq!(Window::parse(&parsed.to_string()).unwrap(), parsed, "{w}");
+        }
     }
 
     /// `Sun 23:00 2h` in UTC: open Sunday 23:30 and Monday 00:30 (crosses midnight and the week
