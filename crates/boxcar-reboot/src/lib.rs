@@ -15,6 +15,7 @@ pub mod etcd;
 pub mod fleetlock;
 mod http;
 pub mod semaphore;
+pub mod status;
 pub mod strategy;
 pub mod window;
 

@@ -249,3 +249,33 @@ fn thirty_agents_two_slots_survive_an_etcd_restart() {
     assert_eq!(sem.holders, Vec::<String>::new(), "leaked holders");
     assert_eq!(sem.total_slots, MAX);
 }
+
+/// `boxcar reboot status` / `unlock ID` as library calls against real etcd, from a config.
+#[test]
+fn status_and_operator_unlock_from_config() {
+    use boxcar_reboot::status::{status, unlock, LockView, Unlocked};
+    let etcd = Etcd::start();
+    let cfg = boxcar_reboot::config::parse_layers(&[(
+        "/etc/boxcar/update.conf",
+        &format!(
+            "REBOOT_STRATEGY=etcd-lock\nLOCKSMITHD_ENDPOINT={}\nLOCKSMITHD_GROUP=workers\nREBOOT_MAX_HOLDERS=3\n",
+            etcd.url()
+        ),
+    )])
+    .unwrap();
+    let now = boxcar_reboot::jiff::Timestamp::now();
+    assert_eq!(
+        status(&cfg, now).lock,
+        LockView::Etcd {
+            key: "com.coreos.airlock/groups/workers/v1/semaphore".into(),
+            slots: None,
+            holders: vec![]
+        }
+    );
+    assert_eq!(lock(&etcd, "workers", "dead-node", 3).acquire().unwrap(), Acquire::Held);
+    let s = status(&cfg, now);
+    assert!(s.to_string().contains("holders:   1/3 dead-node"), "{s}");
+    assert_eq!(unlock(&cfg, "dead-node").unwrap(), Unlocked::Released);
+    assert_eq!(unlock(&cfg, "dead-node").unwrap(), Unlocked::NotHeld);
+    assert!(status(&cfg, now).to_string().contains("holders:   0/3"));
+}

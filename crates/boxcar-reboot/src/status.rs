@@ -1,0 +1,214 @@
+//! What `boxcar reboot status` shows and what `boxcar reboot unlock ID` does, as library calls
+//! so the CLI stays thin: strategy, windows and whether one is open now, and the lock holders.
+
+use crate::config::{RebootConfig, StrategyKind};
+use crate::etcd::{EtcdError, EtcdGateway, EtcdLock};
+use crate::fleetlock::{FleetLockClient, FleetLockError};
+use crate::strategy::LOCK_TIMEOUT;
+use crate::window::Gate;
+use jiff::Timestamp;
+use std::fmt;
+
+/// The lock side of the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockView {
+    /// The strategy takes no lock.
+    NoLock,
+    /// The etcd semaphore.
+    Etcd {
+        /// Its key.
+        key: String,
+        /// Slots (None: nobody created the semaphore yet).
+        slots: Option<u64>,
+        /// Current holders.
+        holders: Vec<String>,
+    },
+    /// FleetLock: the protocol has no read call, holders are on the server.
+    FleetLock {
+        /// Base URL.
+        url: String,
+    },
+    /// The lock service could not be read.
+    Unavailable(String),
+}
+
+/// A snapshot for operators.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// Strategy.
+    pub strategy: StrategyKind,
+    /// Windows as written.
+    pub windows: Vec<String>,
+    /// Their time zone.
+    pub time_zone: String,
+    /// Window state at the time of the snapshot.
+    pub gate: Gate,
+    /// Lock group.
+    pub group: String,
+    /// Lock state.
+    pub lock: LockView,
+}
+
+/// Builds the status at `now`, reading the lock service (errors are shown, not raised: status
+/// must work exactly when things are broken).
+pub fn status(config: &RebootConfig, now: Timestamp) -> Status {
+    let lock = match config.strategy {
+        StrategyKind::EtcdLock => {
+            let l = etcd_lock(config, "status");
+            match l.status() {
+                Ok(Some(s)) => LockView::Etcd {
+                    key: l.key().to_string(),
+                    slots: Some(s.total_slots),
+                    holders: s.holders,
+                },
+                Ok(None) => LockView::Etcd {
+                    key: l.key().to_string(),
+                    slots: None,
+                    holders: Vec::new(),
+                },
+                Err(e) => LockView::Unavailable(e.to_string()),
+            }
+        }
+        StrategyKind::FleetLock => LockView::FleetLock {
+            url: config.fleetlock_url.clone().unwrap_or_default(),
+        },
+        _ => LockView::NoLock,
+    };
+    Status {
+        strategy: config.strategy,
+        windows: config.schedule.windows.iter().map(ToString::to_string).collect(),
+        time_zone: config.schedule.tz_name.clone(),
+        gate: config.schedule.gate(now),
+        group: config.group.clone(),
+        lock,
+    }
+}
+
+fn etcd_lock(config: &RebootConfig, id: &str) -> EtcdLock {
+    EtcdLock::new(
+        EtcdGateway::new(config.etcd_endpoints.clone(), LOCK_TIMEOUT),
+        &config.group,
+        id,
+        u64::from(config.max_holders),
+        config.lock_ttl,
+    )
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "strategy:  {}", self.strategy)?;
+        if self.windows.is_empty() {
+            writeln!(f, "windows:   none (any time)")?;
+        } else {
+            writeln!(f, "windows:   {} ({})", self.windows.join("; "), self.time_zone)?;
+        }
+        match &self.gate {
+            Gate::Always => {}
+            Gate::Open { closes } => writeln!(f, "now:       inside a window, closes {closes}")?,
+            Gate::Closed { opens: Some(t) } => writeln!(f, "now:       outside, next window opens {t}")?,
+            Gate::Closed { opens: None } => writeln!(f, "now:       outside")?,
+        }
+        match &self.lock {
+            LockView::NoLock => Ok(()),
+            LockView::Etcd { key, slots, holders } => {
+                writeln!(f, "group:     {}", self.group)?;
+                writeln!(f, "etcd key:  {key}")?;
+                match slots {
+                    Some(n) => writeln!(f, "holders:   {}/{n} {}", holders.len(), holders.join(", ")),
+                    None => writeln!(f, "holders:   none (semaphore not created yet)"),
+                }
+            }
+            LockView::FleetLock { url } => {
+                writeln!(f, "group:     {}", self.group)?;
+                writeln!(
+                    f,
+                    "fleetlock: {url} (holders are listed by the server, e.g. GET /api/v1/fleetlock/groups)"
+                )
+            }
+            LockView::Unavailable(e) => writeln!(f, "lock:      unavailable: {e}"),
+        }
+    }
+}
+
+/// Why an unlock failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlockError {
+    /// The strategy has no lock to release.
+    #[error("strategy {0} has no reboot lock")]
+    NoLock(StrategyKind),
+    /// etcd failed.
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+    /// The FleetLock server refused or was unreachable.
+    #[error(transparent)]
+    FleetLock(#[from] FleetLockError),
+}
+
+/// What an unlock did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlocked {
+    /// The id held a slot and no longer does.
+    Released,
+    /// The id held no slot (etcd tells; nothing changed).
+    NotHeld,
+    /// The server accepted the release (FleetLock does not say whether it was held).
+    Accepted,
+}
+
+/// Releases `id`'s slot in the configured group: for a holder that died or was reinstalled.
+pub fn unlock(config: &RebootConfig, id: &str) -> Result<Unlocked, UnlockError> {
+    match config.strategy {
+        StrategyKind::EtcdLock => Ok(if etcd_lock(config, id).unlock(id)? {
+            Unlocked::Released
+        } else {
+            Unlocked::NotHeld
+        }),
+        StrategyKind::FleetLock => {
+            let url = config.fleetlock_url.as_deref().unwrap_or_default();
+            FleetLockClient::new(url, id, &config.group, LOCK_TIMEOUT).steady_state_for(id)?;
+            Ok(Unlocked::Accepted)
+        }
+        k => Err(UnlockError::NoLock(k)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_layers;
+
+    #[test]
+    fn status_text_for_a_windowed_node() {
+        let cfg = parse_layers(&[(
+            "/etc/boxcar/update.conf",
+            "REBOOT_STRATEGY=windowed\nREBOOT_WINDOWS=Sun 23:00 2h\n",
+        )])
+        .unwrap();
+        let s = status(&cfg, "2024-01-08T00:30:00Z".parse().unwrap());
+        assert_eq!(
+            s.to_string(),
+            "strategy:  windowed\nwindows:   Sun 23:00 2h (UTC)\nnow:       inside a window, closes 2024-01-08T01:00:00Z\n"
+        );
+        assert!(matches!(
+            unlock(&cfg, "x"),
+            Err(UnlockError::NoLock(StrategyKind::Windowed))
+        ));
+    }
+
+    #[test]
+    fn status_survives_an_unreachable_etcd() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = RebootConfig {
+            strategy: StrategyKind::EtcdLock,
+            etcd_endpoints: vec![format!("http://127.0.0.1:{port}")],
+            ..RebootConfig::default()
+        };
+        let s = status(&cfg, Timestamp::UNIX_EPOCH);
+        assert!(matches!(s.lock, LockView::Unavailable(_)));
+        assert!(s.to_string().contains("lock:      unavailable: etcd range"), "{s}");
+    }
+}
