@@ -115,6 +115,8 @@ fn main() {
         let _ = fs::remove_dir_all(&ri);
         let _ = fs::remove_dir_all(&rb);
     }
+    let min = |v: &[Duration]| v.iter().copied().min().unwrap_or_default();
+    let (ni, nb, nci, ncb) = (min(&ign), min(&bx), min(&ign_cpu), min(&bx_cpu));
     let (mi, mb) = (median(&mut ign), median(&mut bx));
     let (ci, cb) = (median(&mut ign_cpu), median(&mut bx_cpu));
     let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -133,6 +135,15 @@ fn main() {
         ms(ci),
         ms(cb),
         ci.as_secs_f64() / cb.as_secs_f64()
+    );
+    println!(
+        "  best (least disturbed) runs: wall {:.1} vs {:.1} ms ({:.2}x), cpu {:.1} vs {:.1} ms ({:.2}x)",
+        ms(ni),
+        ms(nb),
+        ni.as_secs_f64() / nb.as_secs_f64(),
+        ms(nci),
+        ms(ncb),
+        nci.as_secs_f64() / ncb.as_secs_f64()
     );
 }
 
