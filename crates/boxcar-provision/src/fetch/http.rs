@@ -168,6 +168,15 @@ impl HttpClient {
                         attempts: attempt,
                     })
                 }
+                Err(ureq::Error::Transport(t))
+                    if matches!(t.kind(), ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme) =>
+                {
+                    // A malformed URL will not get better by retrying.
+                    return Err(FetchError::BadUrl {
+                        url: shown.to_string(),
+                        reason: transport_reason(&t),
+                    });
+                }
                 Err(ureq::Error::Transport(t)) => FetchError::HttpTransport {
                     url: shown.to_string(),
                     reason: transport_reason(&t),
@@ -226,5 +235,16 @@ mod tests {
         assert_eq!(c.proxy_for("http://a.example.com/x"), None);
         assert_eq!(c.proxy_for("http://user@svc.internal:80/x"), None);
         assert_eq!(c.proxy_for("https://other.org/x"), None);
+    }
+
+    #[test]
+    fn malformed_url_is_not_retried() {
+        let c = HttpClient::new(HttpOptions {
+            max_attempts: 50,
+            ..Default::default()
+        })
+        .unwrap();
+        let e = c.get("http://[::1/x", "http://[::1/x", &[]).unwrap_err();
+        assert!(matches!(e, FetchError::BadUrl { .. }), "{e}");
     }
 }
