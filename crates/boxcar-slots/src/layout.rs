@@ -101,8 +101,12 @@ pub fn boxcar_layout(
     let mut next = MIB_SECTORS;
     for (i, (name, ty, mib, attributes)) in plan.into_iter().enumerate() {
         let last = match mib {
-            Some(m) => next + m * MIB_SECTORS - 1,
-            None => gpt.last_usable / MIB_SECTORS * MIB_SECTORS - 1,
+            Some(m) => m
+                .checked_mul(MIB_SECTORS)
+                .and_then(|s| next.checked_add(s))
+                .and_then(|end| end.checked_sub(1))
+                .unwrap_or(u64::MAX),
+            None => (gpt.last_usable / MIB_SECTORS * MIB_SECTORS).saturating_sub(1),
         };
         if last > gpt.last_usable || last < next {
             return Err(SlotsError::Layout(format!(
@@ -264,4 +268,42 @@ pub fn simulate_boot(gpt: &mut Gpt) -> Result<Option<Slot>, SlotsError> {
         )?;
     }
     Ok(Some(slot))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_fits_or_fails_cleanly() {
+        let g = boxcar_layout(
+            64 << 11,
+            Sizes {
+                esp_mib: 4,
+                usr_mib: 8,
+                verity_mib: 1,
+                oem_mib: 2,
+            },
+            Guid::NIL,
+            || Guid([1; 16]),
+        )
+        .unwrap();
+        assert_eq!(g.partition(1).unwrap().first_lba, 2048);
+        assert_eq!(g.partition(2).unwrap().first_lba, 5 * 2048);
+        // ROOT ends on a MiB boundary inside the usable area.
+        let root = g.partition(7).unwrap();
+        assert_eq!((root.last_lba + 1) % 2048, 0);
+        assert!(root.last_lba <= g.last_usable);
+        assert_eq!(find_slot(&g, Slot::A).unwrap(), SlotPartitions { usr: 2, verity: 3 });
+        assert_eq!(next_boot_slot(&g).unwrap(), Some(Slot::A));
+        let huge = Sizes {
+            usr_mib: u64::MAX / 2,
+            ..Sizes::default()
+        };
+        assert!(matches!(
+            boxcar_layout(64 << 11, huge, Guid::NIL, || Guid([1; 16])),
+            Err(SlotsError::Layout(_))
+        ));
+        assert!(boxcar_layout(16 << 11, Sizes::default(), Guid::NIL, || Guid([1; 16])).is_err());
+    }
 }
