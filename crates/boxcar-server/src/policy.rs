@@ -218,7 +218,8 @@ pub struct GroupStats {
     pub in_progress: u64,
     /// Updates granted and not finished, granted more than the timeout ago.
     pub timed_out: u64,
-    /// Instances that completed the target version.
+    /// Instances that completed the target version (the store stops counting at one: only
+    /// "none yet" matters).
     pub completed_target: u64,
 }
 

@@ -58,6 +58,12 @@ pub fn spawn_background(fleet: Arc<Fleet>, retention: Retention) {
     }
 }
 
+/// Starts the background jobs on `rt` (for callers outside a runtime).
+pub fn spawn_background_on(rt: &tokio::runtime::Runtime, fleet: Arc<Fleet>, retention: Retention) {
+    let _guard = rt.enter();
+    spawn_background(fleet, retention);
+}
+
 /// Serves HTTP on `listener` until the future resolves with an error or forever.
 pub async fn serve(fleet: Arc<Fleet>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let app = crate::http::router(fleet);

@@ -51,6 +51,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE fleetlock_groups (name TEXT PRIMARY KEY, max_holders BIGINT NOT NULL);
     CREATE TABLE fleetlock_holders (
         group_name TEXT NOT NULL, holder TEXT NOT NULL, since BIGINT NOT NULL, PRIMARY KEY (group_name, holder));",
+    // 2: index-backed grant statistics (cost follows recent grants, not group size).
+    "CREATE INDEX instances_group_progress ON instances (app_id, group_id, update_in_progress, last_update_granted_at);
+    CREATE INDEX instances_group_version ON instances (app_id, group_id, last_update_version, status);",
 ];
 
 /// Applies the migrations not applied yet.

@@ -276,29 +276,40 @@ fn write_progress(c: &mut dyn Conn, req: &CheckIn, p: &Progress, error: Option<u
     Ok(())
 }
 
+/// Counts for the grant decision; each query is a range scan on an index, so the cost follows the
+/// number of recent grants, not the size of the group.
 fn group_stats(c: &mut dyn Conn, now: i64, g: &Group, target: &str) -> Result<GroupStats, StoreError> {
     let timeout_start = now - i64::from(g.policy.update_timeout_minutes) * 60;
-    let rows = c.query(
-        "SELECT \
-           COUNT(*) FILTER (WHERE last_update_granted_at > $3), \
-           COUNT(*) FILTER (WHERE update_in_progress = 1 AND status IN (2, 6, 7) AND last_update_granted_at > $4), \
-           COUNT(*) FILTER (WHERE update_in_progress = 1 AND status IN (2, 6, 7) AND last_update_granted_at <= $4), \
-           COUNT(*) FILTER (WHERE status = 4 AND last_update_version = $5) \
-         FROM instances WHERE app_id = $1 AND group_id = $2",
-        &[
-            (&g.app_id).into(),
-            (&g.id).into(),
-            period_start(now, g.policy.period_minutes).into(),
-            timeout_start.into(),
-            target.into(),
-        ],
-    )?;
-    let r = &rows[0];
+    let key = || -> Vec<Val> { vec![(&g.app_id).into(), (&g.id).into()] };
+    let count = |c: &mut dyn Conn, sql: &str, extra: Vec<Val>| -> Result<u64, StoreError> {
+        let mut params = key();
+        params.extend(extra);
+        Ok(c.query(sql, &params)?[0].int(0) as u64)
+    };
     Ok(GroupStats {
-        granted_in_period: r.int(0) as u64,
-        in_progress: r.int(1) as u64,
-        timed_out: r.int(2) as u64,
-        completed_target: r.int(3) as u64,
+        granted_in_period: count(
+            c,
+            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND last_update_granted_at > $3",
+            vec![period_start(now, g.policy.period_minutes).into()],
+        )?,
+        in_progress: count(
+            c,
+            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
+             AND last_update_granted_at > $3 AND status IN (2, 6, 7)",
+            vec![timeout_start.into()],
+        )?,
+        timed_out: count(
+            c,
+            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
+             AND last_update_granted_at <= $3 AND status IN (2, 6, 7)",
+            vec![timeout_start.into()],
+        )?,
+        completed_target: count(
+            c,
+            "SELECT COUNT(*) FROM (SELECT 1 FROM instances WHERE app_id = $1 AND group_id = $2 \
+             AND last_update_version = $3 AND status = 4 LIMIT 1) AS x",
+            vec![target.into()],
+        )?,
     })
 }
 
