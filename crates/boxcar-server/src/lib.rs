@@ -5,6 +5,7 @@
 //! over the [`db::Database`] trait (SQLite or PostgreSQL); the HTTP surface ([`http`]).
 
 pub mod db;
+pub mod downstream;
 pub mod events;
 pub mod http;
 pub mod metrics;

@@ -32,6 +32,18 @@ enum Command {
         /// Prune instances, events and activity older than this many days (0 keeps everything).
         #[arg(long, default_value_t = 90)]
         retention_days: u32,
+        /// Downstream mode: mirror apps, channels and packages from this upstream Boxcar server.
+        #[arg(long)]
+        upstream: Option<String>,
+        /// File holding a read-only token of the upstream.
+        #[arg(long, requires = "upstream")]
+        upstream_token_file: Option<std::path::PathBuf>,
+        /// Apps to mirror (repeatable).
+        #[arg(long = "mirror-app", default_value = "flatcar")]
+        mirror_apps: Vec<String>,
+        /// Seconds between syncs.
+        #[arg(long, default_value_t = 3600)]
+        sync_interval_secs: u64,
     },
     /// Create an API token and print it (it is stored hashed and cannot be shown again).
     Token {
@@ -81,7 +93,30 @@ fn main() -> anyhow::Result<()> {
             let (i, e, a) = store.prune(clock.now() - i64::from(older_than_days) * 86400)?;
             println!("pruned {i} instances, {e} events, {a} activity entries");
         }
-        Command::Serve { listen, retention_days } => {
+        Command::Serve {
+            listen,
+            retention_days,
+            upstream,
+            upstream_token_file,
+            mirror_apps,
+            sync_interval_secs,
+        } => {
+            let upstream = match upstream {
+                None => None,
+                Some(url) => {
+                    let path = upstream_token_file.context("--upstream needs --upstream-token-file")?;
+                    let token = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?
+                        .trim()
+                        .to_string();
+                    Some(boxcar_server::downstream::Upstream {
+                        url,
+                        token,
+                        apps: mirror_apps,
+                        interval: std::time::Duration::from_secs(sync_interval_secs.max(10)),
+                    })
+                }
+            };
             let fleet = Arc::new(Fleet::new(store, clock)?);
             let retention = if retention_days == 0 {
                 Retention::Forever
@@ -95,6 +130,9 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("binding {listen}"))?;
                 tracing::info!(address = %listener.local_addr()?, "serving");
                 boxcar_server::server::spawn_background(fleet.clone(), retention);
+                if let Some(up) = upstream {
+                    boxcar_server::server::spawn_downstream(fleet.clone(), up);
+                }
                 boxcar_server::server::serve(fleet, listener)
                     .await
                     .context("serving HTTP")

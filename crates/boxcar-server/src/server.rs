@@ -58,6 +58,28 @@ pub fn spawn_background(fleet: Arc<Fleet>, retention: Retention) {
     }
 }
 
+/// Mirrors from an upstream server on its interval (downstream mode).
+pub fn spawn_downstream(fleet: Arc<Fleet>, upstream: crate::downstream::Upstream) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(upstream.interval);
+        loop {
+            tick.tick().await;
+            let (f, up) = (fleet.clone(), upstream.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                let report = crate::downstream::sync_once(&f.store, f.clock.now(), &up)?;
+                f.refresh_snapshot()?;
+                Ok::<_, crate::downstream::SyncError>(report)
+            })
+            .await;
+            match result {
+                Ok(Ok(r)) => tracing::info!(?r, "mirrored from upstream"),
+                Ok(Err(e)) => tracing::error!(error = %e, "mirroring from upstream"),
+                Err(e) => tracing::error!(error = %e, "mirror task failed"),
+            }
+        }
+    });
+}
+
 /// Starts the background jobs on `rt` (for callers outside a runtime).
 pub fn spawn_background_on(rt: &tokio::runtime::Runtime, fleet: Arc<Fleet>, retention: Retention) {
     let _guard = rt.enter();
