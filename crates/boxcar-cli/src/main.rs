@@ -3,6 +3,7 @@
 mod butane_cmd;
 mod fleet_cmd;
 mod payload_cmd;
+mod reboot_cmd;
 mod sysext_cmd;
 mod validate_cmd;
 
@@ -29,6 +30,8 @@ enum Command {
     Payload(payload_cmd::Args),
     /// System extensions: build, validate, merge, update (systemd-sysext compatible).
     Sysext(sysext_cmd::Args),
+    /// Reboot coordination: strategy, maintenance windows, lock holders, unlock.
+    Reboot(reboot_cmd::Args),
 }
 
 /// Exit codes shared by the commands.
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Fleet(a) => fleet_cmd::run(a),
         Command::Payload(a) => payload_cmd::run(a),
         Command::Sysext(a) => sysext_cmd::run(a),
+        Command::Reboot(a) => reboot_cmd::run(a),
     };
     ExitCode::from(code)
 }

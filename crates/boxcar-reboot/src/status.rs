@@ -39,8 +39,10 @@ pub struct Status {
     pub strategy: StrategyKind,
     /// Windows as written.
     pub windows: Vec<String>,
-    /// Their time zone.
+    /// Their time zone's name.
     pub time_zone: String,
+    /// The zone itself (times are shown in it).
+    pub tz: jiff::tz::TimeZone,
     /// Window state at the time of the snapshot.
     pub gate: Gate,
     /// Lock group.
@@ -78,6 +80,7 @@ pub fn status(config: &RebootConfig, now: Timestamp) -> Status {
         strategy: config.strategy,
         windows: config.schedule.windows.iter().map(ToString::to_string).collect(),
         time_zone: config.schedule.tz_name.clone(),
+        tz: config.schedule.tz.clone(),
         gate: config.schedule.gate(now),
         group: config.group.clone(),
         lock,
@@ -104,8 +107,16 @@ impl fmt::Display for Status {
         }
         match &self.gate {
             Gate::Always => {}
-            Gate::Open { closes } => writeln!(f, "now:       inside a window, closes {closes}")?,
-            Gate::Closed { opens: Some(t) } => writeln!(f, "now:       outside, next window opens {t}")?,
+            Gate::Open { closes } => writeln!(
+                f,
+                "now:       inside a window, closes {}",
+                closes.to_zoned(self.tz.clone())
+            )?,
+            Gate::Closed { opens: Some(t) } => writeln!(
+                f,
+                "now:       outside, next window opens {}",
+                t.to_zoned(self.tz.clone())
+            )?,
             Gate::Closed { opens: None } => writeln!(f, "now:       outside")?,
         }
         match &self.lock {
@@ -187,7 +198,7 @@ mod tests {
         let s = status(&cfg, "2024-01-08T00:30:00Z".parse().unwrap());
         assert_eq!(
             s.to_string(),
-            "strategy:  windowed\nwindows:   Sun 23:00 2h (UTC)\nnow:       inside a window, closes 2024-01-08T01:00:00Z\n"
+            "strategy:  windowed\nwindows:   Sun 23:00 2h (UTC)\nnow:       inside a window, closes 2024-01-08T01:00:00+00:00[UTC]\n"
         );
         assert!(matches!(
             unlock(&cfg, "x"),
