@@ -121,7 +121,7 @@ impl Driver {
 
     /// Polls a JavaScript condition (the page loads data asynchronously).
     fn wait_for(&self, what: &str, script: &str) {
-        for _ in 0..150 {
+        for _ in 0..300 {
             if self.js(script) == Value::Bool(true) {
                 return;
             }

@@ -115,7 +115,7 @@ impl PgServer {
             .spawn()
             .unwrap();
         let server = PgServer { dir, port, child };
-        for _ in 0..200 {
+        for _ in 0..600 {
             if postgres::Client::connect(&server.url("postgres"), postgres::NoTls).is_ok() {
                 return server;
             }
