@@ -2,12 +2,20 @@
 //!
 //! `status` shows the strategy, the windows (and whether one is open now) and the lock holders;
 //! `unlock ID` frees the slot of a holder that died or was reinstalled, like
-//! `locksmithctl unlock`. Both read the same layered update.conf as the agent.
+//! `locksmithctl unlock`; `run` is the node daemon (report steady state, wait for the staged
+//! update's signal, coordinate and reboot). All read the same layered update.conf.
 
 use crate::exit;
-use boxcar_reboot::config::{self, ConfigErrors, RebootConfig};
+use boxcar_reboot::agent;
+use boxcar_reboot::config::{self, ConfigErrors, RebootConfig, StrategyKind};
+use boxcar_reboot::cycle::{
+    AlwaysHealthy, CommandCheck, CommandHook, Coordinator, HealthCheck, Loginctl, Outcome, PreRebootHook,
+    SystemctlReboot,
+};
 use boxcar_reboot::status::{self, LockView, Unlocked};
+use boxcar_reboot::strategy;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The lock service could not be reached or refused.
 const UNAVAILABLE: u8 = 4;
@@ -32,6 +40,22 @@ enum Cmd {
         /// Holder id (machine id or REBOOT_ID of that node).
         id: String,
     },
+    /// The node daemon: release the lock once healthy, wait for a staged update, then
+    /// coordinate and reboot (`systemctl reboot`). Exits at once with strategy off.
+    Run {
+        /// File whose existence means "an update is staged".
+        #[arg(long, default_value = agent::REBOOT_NEEDED)]
+        signal: PathBuf,
+        /// Seconds between checks.
+        #[arg(long, default_value_t = 60)]
+        poll: u64,
+        /// Shell command that must succeed for the node to count as healthy.
+        #[arg(long)]
+        health_check: Option<String>,
+        /// Shell command to run right before rebooting (repeatable, run in order).
+        #[arg(long = "pre-reboot")]
+        pre_reboot: Vec<String>,
+    },
 }
 
 fn load(args: &Args) -> Result<RebootConfig, ConfigErrors> {
@@ -48,6 +72,37 @@ fn load(args: &Args) -> Result<RebootConfig, ConfigErrors> {
 pub fn run(args: Args) -> u8 {
     let loaded = load(&args);
     match args.command {
+        Cmd::Run {
+            signal,
+            poll,
+            health_check,
+            pre_reboot,
+        } => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                )
+                .with_writer(std::io::stderr)
+                .try_init();
+            let cfg = match loaded {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("boxcar reboot: {e}");
+                    eprintln!("boxcar reboot: acting as strategy off until this is fixed");
+                    RebootConfig {
+                        strategy: StrategyKind::Off,
+                        ..RebootConfig::default()
+                    }
+                }
+            };
+            daemon(
+                &cfg,
+                &signal,
+                Duration::from_secs(poll.max(1)),
+                health_check,
+                pre_reboot,
+            )
+        }
         Cmd::Status => {
             let (cfg, code) = match loaded {
                 Ok(cfg) => (cfg, exit::OK),
@@ -107,6 +162,65 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
+fn daemon(
+    cfg: &RebootConfig,
+    signal: &std::path::Path,
+    poll: Duration,
+    health_check: Option<String>,
+    pre_reboot: Vec<String>,
+) -> u8 {
+    if cfg.strategy == StrategyKind::Off {
+        println!("reboot strategy is off: staged updates wait for a manual reboot");
+        return exit::OK;
+    }
+    let id = match strategy::node_id(cfg) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("boxcar reboot: {e} (set REBOOT_ID)");
+            return exit::INVALID;
+        }
+    };
+    let strategy = strategy::build(cfg, &id);
+    let sh = |c: String| vec!["sh".to_string(), "-c".to_string(), c];
+    let health: Box<dyn HealthCheck> = match health_check {
+        Some(c) => Box::new(CommandCheck(sh(c))),
+        None => Box::new(AlwaysHealthy),
+    };
+    let hooks: Vec<Box<dyn PreRebootHook>> = pre_reboot
+        .into_iter()
+        .map(|c| Box::new(CommandHook(sh(c))) as Box<dyn PreRebootHook>)
+        .collect();
+    let clock = boxcar_reboot::jiff::Timestamp::now;
+    let c = Coordinator {
+        strategy: strategy.as_ref(),
+        schedule: &cfg.schedule,
+        rebooter: &SystemctlReboot,
+        sessions: &Loginctl,
+        health: health.as_ref(),
+        hooks: &hooks,
+        clock: &clock,
+    };
+    match agent::serve(&c, signal, poll, &std::thread::sleep) {
+        Ok(Outcome::Rebooted) => exit::OK,
+        Ok(Outcome::HandedOff(m)) => {
+            println!("{m}");
+            exit::OK
+        }
+        Ok(Outcome::Disabled) => {
+            println!("automatic reboots are disabled");
+            exit::OK
+        }
+        Ok(Outcome::Wait(r)) => {
+            eprintln!("boxcar reboot: stopped while waiting: {r}");
+            UNAVAILABLE
+        }
+        Err(e) => {
+            eprintln!("boxcar reboot: {e}");
+            UNAVAILABLE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +254,14 @@ mod tests {
         .unwrap();
         assert_eq!(run(args(vec![etcd.clone()], Cmd::Status)), UNAVAILABLE);
         assert_eq!(run(args(vec![etcd], Cmd::Unlock { id: "n".into() })), UNAVAILABLE);
+        // A broken config makes the daemon act as off: it exits without waiting or rebooting.
+        let bad = dir.path().join("bad.conf");
+        let run_cmd = Cmd::Run {
+            signal: dir.path().join("never"),
+            poll: 1,
+            health_check: None,
+            pre_reboot: vec![],
+        };
+        assert_eq!(run(args(vec![bad], run_cmd)), exit::OK);
     }
 }

@@ -9,6 +9,7 @@
 //! Pure parts (config parsing, window arithmetic, semaphore transitions) are separate from the
 //! I/O parts (etcd gateway, FleetLock client, commands) so they are tested with worked examples.
 
+pub mod agent;
 pub mod config;
 pub mod cycle;
 pub mod etcd;

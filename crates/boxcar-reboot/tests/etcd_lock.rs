@@ -279,3 +279,69 @@ fn status_and_operator_unlock_from_config() {
     assert_eq!(unlock(&cfg, "dead-node").unwrap(), Unlocked::NotHeld);
     assert!(status(&cfg, now).to_string().contains("holders:   0/3"));
 }
+
+/// The daemon flow against real etcd: a slot held from the previous boot is released at start,
+/// nothing happens until the update agent's signal appears, then the node locks and reboots.
+#[test]
+fn agent_releases_at_start_then_reboots_on_the_signal() {
+    use boxcar_reboot::agent::serve;
+    use boxcar_reboot::cycle::{AlwaysHealthy, Coordinator, Outcome, Rebooter, Sessions};
+    use boxcar_reboot::window::Schedule;
+
+    struct Rec(Mutex<usize>);
+    impl Rebooter for Rec {
+        fn reboot(&self) -> Result<(), String> {
+            *self.0.lock().unwrap() += 1;
+            Ok(())
+        }
+    }
+    struct Nobody;
+    impl Sessions for Nobody {
+        fn interactive_users(&self) -> Result<Vec<String>, String> {
+            Ok(vec![])
+        }
+    }
+
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let signal = dir.path().join("reboot-required");
+    // The previous boot left this node holding the only slot.
+    assert_eq!(lock(&etcd, "default", "me", 1).acquire().unwrap(), Acquire::Held);
+    let strategy = EtcdStrategy(lock(&etcd, "default", "me", 1));
+    let rec = Rec(Mutex::new(0));
+    let schedule = Schedule::always();
+    let clock = boxcar_reboot::jiff::Timestamp::now;
+    let c = Coordinator {
+        strategy: &strategy,
+        schedule: &schedule,
+        rebooter: &rec,
+        sessions: &Nobody,
+        health: &AlwaysHealthy,
+        hooks: &[],
+        clock: &clock,
+    };
+    let observer = lock(&etcd, "default", "observer", 1);
+    let polls = Mutex::new(0usize);
+    let sleep = |_: Duration| {
+        let mut n = polls.lock().unwrap();
+        *n += 1;
+        // While waiting for the signal: the old slot is free and no reboot happened.
+        assert_eq!(observer.status().unwrap().unwrap().holders, Vec::<String>::new());
+        assert_eq!(*rec.0.lock().unwrap(), 0);
+        if *n == 3 {
+            std::fs::write(&signal, b"").unwrap();
+        }
+        assert!(*n < 100, "agent never noticed the signal");
+    };
+    assert_eq!(
+        serve(&c, &signal, Duration::from_millis(1), &sleep).unwrap(),
+        Outcome::Rebooted
+    );
+    assert_eq!(*rec.0.lock().unwrap(), 1);
+    assert_eq!(*polls.lock().unwrap(), 3);
+    assert_eq!(
+        observer.status().unwrap().unwrap().holders,
+        ["me"],
+        "holds the slot across the reboot"
+    );
+}
