@@ -209,3 +209,42 @@ pub enum DisksError {
     #[error("writing {target}: {source}")]
     Crypttab { target: PathBuf, source: std::io::Error },
 }
+
+impl DisksError {
+    /// The JSON path of the config entry the failure belongs to (e.g.
+    /// `$.storage.filesystems.2`); `None` for failures writing the target.
+    pub fn config_path(&self) -> Option<&str> {
+        match self {
+            DisksError::DeviceTimeout { path, .. }
+            | DisksError::ResolveDevice { path, .. }
+            | DisksError::WipeTable { path, .. }
+            | DisksError::ReadTable { path, .. }
+            | DisksError::ParseTable { path, .. }
+            | DisksError::Pretend { path, .. }
+            | DisksError::BadSgdiskOutput { path, .. }
+            | DisksError::PartitionExists { path, .. }
+            | DisksError::PartitionMismatch { path, .. }
+            | DisksError::PartitionSpec { path, .. }
+            | DisksError::CommitPartitions { path, .. }
+            | DisksError::ProbeFilesystem { path, .. }
+            | DisksError::FilesystemMismatch { path, .. }
+            | DisksError::UnsupportedFormat { path, .. }
+            | DisksError::Wipefs { path, .. }
+            | DisksError::Mkfs { path, .. }
+            | DisksError::RaidSpec { path, .. }
+            | DisksError::CreateRaid { path, .. }
+            | DisksError::LuksSpec { path, .. }
+            | DisksError::LuksKeyFetch { path, .. }
+            | DisksError::LuksIo { path, .. }
+            | DisksError::LuksVolumeMismatch { path, .. }
+            | DisksError::Cryptsetup { path, .. }
+            | DisksError::ClevisUnavailable { path, .. }
+            | DisksError::Clevis { path, .. }
+            | DisksError::MountPoint { path, .. }
+            | DisksError::CreateMountPoint { path, .. }
+            | DisksError::Mount { path, .. }
+            | DisksError::Umount { path, .. } => Some(path),
+            DisksError::PersistKey { .. } | DisksError::Crypttab { .. } => None,
+        }
+    }
+}

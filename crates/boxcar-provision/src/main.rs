@@ -7,6 +7,7 @@ use boxcar_provision::provider::{
     CmdlineProvider, ConfigProvider, FileProvider, MetadataFlavor, MetadataProvider, NotAvailable, OemProvider,
     QemuFwCfgProvider,
 };
+use boxcar_provision::stages::block::BlockStorage;
 use boxcar_provision::stages::kargs::KargsCommand;
 use boxcar_provision::stages::users::{KeysFile, ShadowTools};
 use boxcar_provision::{Engine, Mode, Stage};
@@ -88,6 +89,11 @@ struct Cli {
     /// Attempts per HTTP fetch before giving up.
     #[arg(long, default_value_t = 10)]
     http_attempts: u32,
+
+    /// Seconds to wait for each block device the config names (disks,
+    /// partitions, RAID members, LUKS and filesystem devices) to appear.
+    #[arg(long, default_value_t = 90, value_name = "SECONDS")]
+    device_timeout: u64,
 
     /// Print what each stage would do; change nothing.
     #[arg(long)]
@@ -197,6 +203,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mut engine = Engine::new(&cli.root, &cli.run_dir);
     engine.providers = providers(cli).context("choosing the config provider")?;
     engine.base_dir = Some(cli.base_dir.clone());
+    engine.storage = Box::new(BlockStorage {
+        device_timeout: Duration::from_secs(cli.device_timeout),
+    });
     if let Some(h) = &cli.kargs_helper {
         engine.kargs = Box::new(KargsCommand { program: h.clone() });
     }

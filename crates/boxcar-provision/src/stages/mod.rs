@@ -2,6 +2,7 @@
 //! each timed and recorded; a failure names the stage, the JSON path and
 //! the cause.
 
+pub mod block;
 pub mod entries;
 pub mod kargs;
 pub mod storage;
