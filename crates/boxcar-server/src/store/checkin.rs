@@ -93,6 +93,9 @@ pub struct Heartbeat {
     pub at: i64,
 }
 
+/// Rows per heartbeat transaction.
+pub const HEARTBEAT_CHUNK: usize = 200;
+
 /// Registers or refreshes an instance; an in-flight update whose version is now running completes.
 const UPSERT_INSTANCE: &str = "INSERT INTO instances (app_id, machine_id, group_id, track, version, arch, ip, oem, alias, \
      status, update_in_progress, first_seen, last_check) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1,0,$10,$10) \
@@ -120,19 +123,21 @@ fn upsert_params(h: &Heartbeat) -> [Val; 10] {
 }
 
 impl Store {
-    /// Writes a batch of heartbeats in one transaction (sorted, so concurrent batches from several
-    /// replicas lock rows in the same order).
+    /// Writes heartbeats in short transactions of [`HEARTBEAT_CHUNK`] rows, sorted so concurrent
+    /// flushes from several replicas lock rows in the same order. Short transactions matter: a
+    /// grant holds its group's lock while it upserts its instance, so a long flush holding instance
+    /// rows would stall every grant of the group behind it.
     pub fn flush_heartbeats(&self, batch: &mut [Heartbeat]) -> Result<(), StoreError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
         batch.sort_by(|a, b| (&a.app_id, &a.machine_id).cmp(&(&b.app_id, &b.machine_id)));
-        self.write(|c| {
-            for h in batch.iter() {
-                c.execute(UPSERT_INSTANCE, &upsert_params(h))?;
-            }
-            Ok(())
-        })
+        for chunk in batch.chunks(HEARTBEAT_CHUNK) {
+            self.write(|c| {
+                for h in chunk {
+                    c.execute(UPSERT_INSTANCE, &upsert_params(h))?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Handles a check-in that may change state: events, rollbacks, grants.
