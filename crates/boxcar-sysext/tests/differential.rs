@@ -337,3 +337,36 @@ fn d15_image_with_our_fields_full() {
     });
     assert_merged(&o, "k");
 }
+
+fn set_strict_xattr(p: &Path, value: &str) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid strings and buffer.
+    let r = unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"user.extension-release.strict".as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(r, 0, "setxattr on {}: {}", p.display(), std::io::Error::last_os_error());
+}
+
+#[test]
+fn d17_renamed_directory_with_strict_false_xattr() {
+    let o = differential(HOST, |r| {
+        let work = r.parent().unwrap().join("work");
+        // Renamed, xattr strict=false: accepted under its new name.
+        let src = ext_tree(&work, "orig", "ID=_any\n", "relaxed");
+        set_strict_xattr(&src.join("usr/lib/extension-release.d/extension-release.orig"), "0");
+        std::fs::create_dir_all(r.join("etc/extensions")).unwrap();
+        std::fs::rename(src, r.join("etc/extensions/relaxed")).unwrap();
+        // Renamed, xattr strict=true: ignored.
+        let src = ext_tree(&work, "orig2", "ID=_any\n", "strict");
+        set_strict_xattr(&src.join("usr/lib/extension-release.d/extension-release.orig2"), "1");
+        std::fs::rename(src, r.join("etc/extensions/strict")).unwrap();
+    });
+    assert_merged(&o, "relaxed");
+}
