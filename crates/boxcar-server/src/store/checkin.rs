@@ -224,8 +224,15 @@ impl Store {
                 // Already granted: serve again without consulting the policy.
                 return Ok(CheckOutcome::Update(target));
             }
-            let stats = group_stats(c, now, &group, &target.version)?;
-            match decide_grant(&group.policy, in_windows(&group.policy, now), stats) {
+            // Paused, halted or outside every window: the answer does not depend on the counts, so
+            // the group lock is not held for them.
+            let window = in_windows(&group.policy, now);
+            let stats = if group.policy.updates == UpdatesMode::Enabled && window {
+                group_stats(c, now, &group, &target.version)?
+            } else {
+                GroupStats::default()
+            };
+            match decide_grant(&group.policy, window, stats) {
                 GrantDecision::Grant => {
                     grant(c, now, req, &group, &target)?;
                     Ok(CheckOutcome::Granted(target))
