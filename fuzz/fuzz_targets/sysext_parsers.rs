@@ -9,7 +9,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         for (k, _) in f.iter() {
             assert!(!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
         }
-        let host = compat::HostRelease { id: "boxcar".into(), version_id: Some("1".into()), sysext_level: None };
+        let host = compat::HostRelease {
+            id: "boxcar".into(),
+            version_id: Some("1".into()),
+            sysext_level: None,
+        };
         let _ = compat::validate(&host, &f, "x86-64", compat::Scope::System, compat::Checks::Enforce);
     }
     if let Ok(t) = transfer::Transfer::parse(&text, "x86-64") {
@@ -22,7 +26,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let again: String = entries.iter().map(|e| sums::line(&e.sha256, &e.name)).collect();
         assert_eq!(sums::parse(&again).unwrap(), entries);
     }
-    let (a, b) = text.split_at(text.char_indices().nth(text.chars().count() / 2).map_or(text.len(), |(i, _)| i));
+    let (a, b) = text.split_at(
+        text.char_indices()
+            .nth(text.chars().count() / 2)
+            .map_or(text.len(), |(i, _)| i),
+    );
     assert_eq!(transfer::version_cmp(a, b), transfer::version_cmp(b, a).reverse());
     assert_eq!(transfer::version_cmp(a, a), std::cmp::Ordering::Equal);
 });
