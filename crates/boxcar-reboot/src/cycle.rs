@@ -581,6 +581,50 @@ mod tests {
     }
 
     #[test]
+    fn kured_ignores_our_windows_and_lock_errors_never_reboot() {
+        let log = Log::default();
+        let rec = Rec(&log);
+        let dir = tempfile::tempdir().unwrap();
+        let kured = crate::strategy::Kured {
+            sentinel: dir.path().join("reboot-required"),
+        };
+        let sched = Schedule {
+            windows: vec![Window::parse("Mon 04:00 1h").unwrap()],
+            ..Schedule::always()
+        };
+        let users = Users(vec![]);
+        let ok = Health(Ok(()));
+        let clock = || ts("2024-01-01T12:00:00Z");
+        let c = coordinator(&kured, &sched, &rec, &users, &ok, &[], &clock);
+        assert!(matches!(c.attempt().unwrap(), Outcome::HandedOff(_)));
+        assert!(dir.path().join("reboot-required").exists());
+        assert!(log.take().is_empty(), "kured reboots, not us");
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let fl = crate::strategy::FleetLockStrategy(crate::fleetlock::FleetLockClient::new(
+            &format!("http://127.0.0.1:{port}"),
+            "n1",
+            "default",
+            Duration::from_secs(2),
+        ));
+        let always = Schedule::always();
+        let c = coordinator(&fl, &always, &rec, &users, &ok, &[], &clock);
+        let Outcome::Wait(r @ WaitReason::LockUnreachable(_)) = c.attempt().unwrap() else {
+            panic!("an unreachable lock server must mean wait");
+        };
+        assert!(
+            r.to_string()
+                .starts_with("waiting: no reboot permission while the lock is unreachable: FleetLock pre-reboot"),
+            "{r}"
+        );
+        assert!(log.take().is_empty());
+    }
+
+    #[test]
     fn loginctl_output() {
         let out = "     1 1000 core  seat0 tty1 active no -\n    c3  500 core  -     pts/0 active no -\n     \
                    5    0 root  -     -    active no -\n  7 1001 alice - pts/3\n";
