@@ -3,6 +3,7 @@
 //! Decision logic (release parsing, matching, discovery, layer order, transfer files) is pure
 //! and lives in its own modules; [`merge`], [`build`] and [`update`] do the I/O.
 
+pub mod bakery;
 pub mod build;
 pub mod compat;
 pub mod discover;

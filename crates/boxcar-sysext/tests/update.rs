@@ -242,3 +242,53 @@ fn signature_verification_is_refused_not_skipped() {
         Err(UpdateError::SignatureUnsupported)
     ));
 }
+
+#[test]
+fn bakery_publishes_a_directory_clients_update_from() {
+    let t = tempfile::tempdir().unwrap();
+    let root = host_root(t.path(), "ID=boxcar\nSYSEXT_LEVEL=1.0\n");
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let srv = serve(out.clone());
+    let m = t.path().join("m");
+    for n in ["alpha", "beta"] {
+        std::fs::create_dir_all(m.join(n).join("usr/bin")).unwrap();
+        std::fs::write(m.join(n).join("usr/bin").join(n), n).unwrap();
+    }
+    let manifest = |v: &str| {
+        format!(
+            r#"{{"base_url":"{}","architecture":"x86-64","instances_max":2,"extensions":[
+            {{"name":"alpha","version":"{v}","source":"alpha","release":{{"id":"_any"}}}},
+            {{"name":"beta","version":"{v}","source":"beta","release":{{"id":"boxcar","sysext_level":"1.0"}}}}]}}"#,
+            srv.base.trim_end_matches('/')
+        )
+    };
+    std::fs::write(m.join("bakery.json"), manifest("1.0")).unwrap();
+    assert_eq!(
+        boxcar_sysext::bakery::bake(&m.join("bakery.json"), &out).unwrap().len(),
+        2
+    );
+    std::fs::write(m.join("bakery.json"), manifest("1.1")).unwrap();
+    boxcar_sysext::bakery::bake(&m.join("bakery.json"), &out).unwrap();
+    let sums = std::fs::read_to_string(out.join("beta/SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 2, "both published versions listed: {sums}");
+
+    for n in ["alpha", "beta"] {
+        let conf = std::fs::read_to_string(out.join(n).join(format!("{n}.conf"))).unwrap();
+        let tr = Transfer::parse(&conf, "x86-64").unwrap();
+        let o = update::apply(&tr, &root).unwrap();
+        assert!(
+            matches!(&o, UpdateOutcome::Installed { version, .. } if version == "1.1"),
+            "{o:?}"
+        );
+    }
+    private_mount_ns();
+    let ws = t.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let mut opts = Options::new(&root);
+    opts.workspace_base = ws;
+    let _g = MergedGuard(opts.clone());
+    let r = merge::merge(&opts).unwrap();
+    assert_eq!(r.merged_names(), vec!["alpha".to_string(), "beta".into()]);
+    assert_eq!(std::fs::read_to_string(root.join("usr/bin/beta")).unwrap(), "beta");
+}
