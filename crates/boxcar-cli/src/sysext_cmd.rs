@@ -43,6 +43,14 @@ enum Cmd {
     Build(BuildArgs),
     /// Apply sysupdate transfer files: download, verify, keep N versions, switch the symlink.
     Update(UpdateArgs),
+    /// Build every extension of a JSON manifest and publish images, SHA256SUMS and transfer
+    /// files into a directory any static HTTP server can serve.
+    Bakery {
+        /// The manifest (see docs/sysext.md).
+        manifest: PathBuf,
+        /// Output directory.
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -217,6 +225,15 @@ pub fn run(a: Args) -> u8 {
         },
         Cmd::Build(b) => run_build(b),
         Cmd::Update(u) => run_update(&a, u),
+        Cmd::Bakery { manifest, out } => match boxcar_sysext::bakery::bake(manifest, out) {
+            Ok(v) => {
+                for o in v {
+                    print!("{}", o.sums_line);
+                }
+                exit::OK
+            }
+            Err(e) => fail(e),
+        },
     }
 }
 
