@@ -370,3 +370,22 @@ fn d17_renamed_directory_with_strict_false_xattr() {
     });
     assert_merged(&o, "relaxed");
 }
+
+#[test]
+fn d18_ext4_image_from_mkfs_ext4() {
+    let o = differential(HOST, |r| {
+        let work = r.parent().unwrap().join("work");
+        let src = ext_tree(&work, "e4", "ID=boxcar\nSYSEXT_LEVEL=1.0\n", "e4");
+        std::fs::create_dir_all(r.join("etc/extensions")).unwrap();
+        let st = Command::new("mkfs.ext4")
+            .args(["-q", "-E", "root_owner=0:0", "-d"])
+            .arg(&src)
+            .arg(r.join("etc/extensions/e4.raw"))
+            .arg("8M")
+            .status()
+            .unwrap();
+        assert!(st.success());
+    });
+    assert_merged(&o, "e4");
+    assert!(o.tree.ends_with("tool from e4"));
+}
