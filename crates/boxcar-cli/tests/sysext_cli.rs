@@ -101,3 +101,62 @@ echo done"#;
     );
     assert!(stdout.trim_end().ends_with("done"));
 }
+
+#[test]
+fn bakery_update_then_refresh_and_reboot_signal() {
+    let bin = env!("CARGO_BIN_EXE_boxcar");
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+    std::fs::write(root.join("usr/lib/os-release"), "ID=boxcar\nSYSEXT_LEVEL=1.0\n").unwrap();
+    let m = t.path().join("m");
+    std::fs::create_dir_all(m.join("hello/usr/bin")).unwrap();
+    let script = r#"set -e
+mount --make-rshared /; mount -t tmpfs tmpfs /run
+bake() {
+  echo "$2" > "$M/hello/usr/bin/hello"
+  printf '{"base_url":"http://unused/","architecture":"x86-64","extensions":[{"name":"hello","version":"%s","source":"hello","release":{"id":"_any"}}]}' "$1" > "$M/bakery.json"
+  "$B" sysext bakery "$M/bakery.json" "$ROOT/srv/ext" >/dev/null
+}
+mkdir -p "$ROOT/etc/sysupdate.hello.d"
+bake 1.0 first
+sed -e 's/Type=url-file/Type=regular-file/' -e 's|Path=http://unused/hello/|Path=/srv/ext/hello/|' \
+  "$ROOT/srv/ext/hello/hello.conf" > "$ROOT/etc/sysupdate.hello.d/hello.conf"
+"$B" sysext --root "$ROOT" update -C hello --then refresh
+cat "$ROOT/usr/bin/hello"
+bake 1.1 second
+"$B" sysext --root "$ROOT" update -C hello --then refresh
+cat "$ROOT/usr/bin/hello"
+"$B" sysext --root "$ROOT" update -C hello --then reboot-required
+test ! -e "$ROOT/run/reboot-required"
+bake 1.2 third
+"$B" sysext --root "$ROOT" update -C hello --then reboot-required
+test -e "$ROOT/run/reboot-required"
+readlink "$ROOT/etc/extensions/hello.raw"
+"$B" sysext --root "$ROOT" unmerge
+echo done"#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "bash", "-c", script])
+        .env("B", bin)
+        .env("ROOT", &root)
+        .env("M", &m)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.contains(&"first") && lines.contains(&"second"), "{stdout}");
+    let first = lines.iter().position(|l| *l == "first").unwrap();
+    let second = lines.iter().position(|l| *l == "second").unwrap();
+    assert!(first < second);
+    assert!(stdout.contains("1.1 is current"), "{stdout}");
+    assert!(
+        stdout.contains("/opt/extensions/hello/hello-1.2-x86-64.raw\n"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("done"));
+}
