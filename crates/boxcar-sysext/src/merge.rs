@@ -33,14 +33,24 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults for `root`.
+    /// Defaults for `root`; the scope is that of the running system (see [`detect_scope`]).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: root.into(),
             checks: Checks::Enforce,
-            scope: Scope::System,
+            scope: detect_scope(),
             workspace_base: PathBuf::from("/run"),
         }
+    }
+}
+
+/// The scope of the running system, as systemd's `in_initrd()` decides it: the initrd is
+/// recognised by `/etc/initrd-release` (of the running system, not of `--root`).
+pub fn detect_scope() -> Scope {
+    if Path::new("/etc/initrd-release").exists() {
+        Scope::Initrd
+    } else {
+        Scope::System
     }
 }
 
