@@ -4,7 +4,8 @@
 //!
 //! Environment: `BOXCAR_VERITY_BENCH_MIB` (default 1024),
 //! `BOXCAR_VERITY_BENCH_DATA` = `random` (default) or `sparse`,
-//! `BOXCAR_VERITY_BENCH_RUNS` (default 3; the best run of each counts).
+//! `BOXCAR_VERITY_BENCH_RUNS` (default 3; the best run of each counts),
+//! `BOXCAR_VERITY_BENCH_THREADS` (default: one per CPU).
 
 use boxcar_verity::{format_file, parse_uuid, DataBlocks, Parallelism, Params, Salt};
 use std::io::Write;
@@ -21,6 +22,10 @@ fn main() {
     let mib: u64 = env_or("BOXCAR_VERITY_BENCH_MIB", "1024").parse().expect("MiB");
     let kind = env_or("BOXCAR_VERITY_BENCH_DATA", "random");
     let runs: usize = env_or("BOXCAR_VERITY_BENCH_RUNS", "3").parse().expect("runs");
+    let parallelism = match std::env::var("BOXCAR_VERITY_BENCH_THREADS") {
+        Ok(n) => Parallelism::Threads(n.parse().expect("threads")),
+        Err(_) => Parallelism::Auto,
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data.img");
     let file = std::fs::File::create(&data).expect("create data");
@@ -74,7 +79,7 @@ fn main() {
             .to_string();
 
         let t = Instant::now();
-        let o = format_file(&data, &ours_path, &params, Parallelism::Auto).expect("format");
+        let o = format_file(&data, &ours_path, &params, parallelism).expect("format");
         best_ours = best_ours.min(t.elapsed());
         our_root = o.root.to_string();
     }
@@ -84,7 +89,7 @@ fn main() {
     let mibf = mib as f64;
     println!(
         "verity format, {mib} MiB {kind} data, best of {runs}, {} threads",
-        Parallelism::Auto.thread_count()
+        parallelism.thread_count()
     );
     println!(
         "  veritysetup format : {:>8.3} s  {:>8.1} MiB/s",
