@@ -131,7 +131,9 @@ fn blkid_lookup(tag: &str, value: &str) -> Result<Option<String>, String> {
 /// by one instead. Then udev (if any) is given time to create its links.
 pub fn sync_partitions(disk: &str) {
     if let Err(e) = Cmd::new("partx").args(["--update", disk]).run() {
-        tracing::warn!(disk, error = %e, "partx --update failed; relying on the kernel's re-read");
+        // Expected after wiping a table (nothing to read); the kernel's own
+        // re-read covers the rest, and a missing node times out clearly.
+        tracing::debug!(disk, error = %e, "partx --update failed; relying on the kernel's re-read");
     }
     settle();
 }

@@ -73,6 +73,9 @@ enum RoleArg {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        // Logs go to stderr: stdout carries results (`token` prints the
+        // token for scripts to capture).
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let db = boxcar_server::db::open(&cli.db, cli.pool_size).context("opening the database")?;
