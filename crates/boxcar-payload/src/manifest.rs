@@ -112,43 +112,15 @@ fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Version strings may only hold `[A-Za-z0-9._~^]` (they become file names).
+/// Version strings are boot-entry versions (they become file names on the
+/// ESP), at most 64 bytes long.
 pub fn valid_version(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= 64
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'^'))
+    v.len() <= 64 && boxcar_slots::bootent::valid_version(v)
 }
 
-/// Compares versions: digit runs numerically, everything else bytewise
-/// (`4800.1.0` > `4799.2.3`, `10.0` > `9.9`).
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
-    loop {
-        match (x.first(), y.first()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
-                let nx = x.iter().take_while(|c| c.is_ascii_digit()).count();
-                let ny = y.iter().take_while(|c| c.is_ascii_digit()).count();
-                let strip = |s: &[u8]| -> usize { s.iter().take_while(|&&c| c == b'0').count() };
-                let (dx, dy) = (&x[strip(&x[..nx])..nx], &y[strip(&y[..ny])..ny]);
-                let o = dx.len().cmp(&dy.len()).then(dx.cmp(dy));
-                if o != Ordering::Equal {
-                    return o;
-                }
-                (x, y) = (&x[nx..], &y[ny..]);
-            }
-            (Some(c), Some(d)) => {
-                if c != d {
-                    return c.cmp(d);
-                }
-                (x, y) = (&x[1..], &y[1..]);
-            }
-        }
-    }
-}
+/// Versions compare as boot entries do: digit runs numerically, everything
+/// else bytewise (`4800.1.0` > `4799.2.3`, `10.0` > `9.9`).
+pub use boxcar_slots::bootent::compare_versions;
 
 /// Whether an older or equal version may be installed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -89,7 +89,7 @@ fn parse_digits(s: &str) -> Option<u32> {
 }
 
 /// Versions may hold `[A-Za-z0-9._~^]` (no `+`, which starts the counter).
-fn valid_version(v: &str) -> bool {
+pub fn valid_version(v: &str) -> bool {
     !v.is_empty()
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'^'))
