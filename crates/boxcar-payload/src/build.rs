@@ -1,6 +1,6 @@
 //! Building and signing payloads (fleet side).
 
-use crate::hashio::{hex, HashingReader, HashingWriter};
+use crate::hashio::{HashingReader, HashingWriter};
 use crate::header::{signed_message, Header, SigAlg, HEADER_LEN, MAX_MANIFEST};
 use crate::manifest::{valid_version, Manifest, Section, VerityParams, FORMAT};
 use crate::PayloadError;
@@ -54,9 +54,9 @@ fn compress(src: &Path, dst: &Path, level: i32) -> Result<Section, PayloadError>
     out.flush().map_err(wr(dst))?;
     Ok(Section {
         size: input.count,
-        sha256: hex(&input.hasher.finalize()),
+        sha256: hex::encode(input.hasher.finalize()),
         compressed_size: out.count,
-        compressed_sha256: hex(&out.hasher.finalize()),
+        compressed_sha256: hex::encode(out.hasher.finalize()),
     })
 }
 

@@ -57,8 +57,3 @@ impl<W: Write> Write for HashingWriter<W> {
         self.inner.flush()
     }
 }
-
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

@@ -5,7 +5,7 @@
 //! [`Verified::copy_next`] returned `Ok`; the caller must not make anything
 //! it wrote bootable before [`Verified::finish`] returned `Ok`.
 
-use crate::hashio::{hex, HashingReader};
+use crate::hashio::HashingReader;
 use crate::header::{signed_message, Header, SigAlg, HEADER_LEN};
 use crate::manifest::{Manifest, Section, VersionPolicy};
 use crate::PayloadError;
@@ -146,7 +146,7 @@ fn copy_section(
             counted.count, s.compressed_size
         )));
     }
-    let compressed_sha = hex(&counted.hasher.finalize());
+    let compressed_sha = hex::encode(counted.hasher.finalize());
     if compressed_sha != s.compressed_sha256 {
         return Err(PayloadError::DigestMismatch {
             section: name,
@@ -164,7 +164,7 @@ fn copy_section(
             actual: out_len.to_string(),
         });
     }
-    let sha = hex(&out_hash.finalize());
+    let sha = hex::encode(out_hash.finalize());
     if sha != s.sha256 {
         return Err(PayloadError::DigestMismatch {
             section: name,

@@ -253,7 +253,7 @@ pub fn apply(t: &Transfer, root: &Path) -> Result<UpdateOutcome, UpdateError> {
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(io("writing", &partial.0))?;
     }
-    let actual = sums::hex(&hasher.finalize());
+    let actual = hex::encode(hasher.finalize());
     if actual != expected {
         return Err(UpdateError::ChecksumMismatch {
             name: src_name,

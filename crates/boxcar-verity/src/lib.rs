@@ -50,14 +50,14 @@ pub struct Params {
 
 /// Parses a textual UUID (`8e47396d-ef74-44da-b74a-39870ee94ee4`, dashes optional).
 pub fn parse_uuid(s: &str) -> Result<[u8; 16], VerityError> {
-    let hex: String = s.chars().filter(|c| *c != '-').collect();
-    let bytes = tree::decode_hex(&hex).ok_or_else(|| VerityError::BadUuid(s.to_string()))?;
+    let digits: String = s.chars().filter(|c| *c != '-').collect();
+    let bytes = hex::decode(&digits).map_err(|_| VerityError::BadUuid(s.to_string()))?;
     bytes.try_into().map_err(|_| VerityError::BadUuid(s.to_string()))
 }
 
 /// Formats a UUID the way veritysetup prints it.
 pub fn format_uuid(u: &[u8; 16]) -> String {
-    let h = tree::encode_hex(u);
+    let h = hex::encode(u);
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],

@@ -33,7 +33,7 @@ impl Salt {
         if s == "-" || s.is_empty() {
             return Ok(Salt(Vec::new()));
         }
-        let b = decode_hex(s).ok_or_else(|| VerityError::BadHex {
+        let b = hex::decode(s).map_err(|_| VerityError::BadHex {
             what: "salt",
             value: s.to_string(),
         })?;
@@ -50,7 +50,7 @@ impl Salt {
         if self.0.is_empty() {
             "-".into()
         } else {
-            encode_hex(&self.0)
+            hex::encode(&self.0)
         }
     }
 
@@ -74,7 +74,7 @@ pub struct RootHash(pub [u8; DIGEST_SIZE]);
 
 impl fmt::Display for RootHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&encode_hex(&self.0))
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -91,7 +91,7 @@ impl FromStr for RootHash {
             what: "root hash",
             value: s.to_string(),
         };
-        let b = decode_hex(s.trim()).ok_or_else(bad)?;
+        let b = hex::decode(s.trim()).map_err(|_| bad())?;
         Ok(RootHash(b.try_into().map_err(|_| bad())?))
     }
 }
@@ -181,26 +181,6 @@ pub fn build_upper(salt: &Salt, geo: &Geometry, level0: Vec<u8>) -> (Vec<Vec<u8>
     let top = levels.last().expect("level 0 present");
     let root = RootHash(hash_one(salt, &top[..BLOCK_SIZE]));
     (levels, root)
-}
-
-pub(crate) fn encode_hex(b: &[u8]) -> String {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for &x in b {
-        s.push(H[(x >> 4) as usize] as char);
-        s.push(H[(x & 15) as usize] as char);
-    }
-    s
-}
-
-pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

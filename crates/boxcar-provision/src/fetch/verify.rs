@@ -57,11 +57,10 @@ pub fn parse(hash: &str) -> Result<ExpectedHash, FetchError> {
 
 /// Hex digest of `data`.
 pub fn digest(algorithm: HashAlgorithm, data: &[u8]) -> String {
-    let bytes: Vec<u8> = match algorithm {
-        HashAlgorithm::Sha256 => Sha256::digest(data).to_vec(),
-        HashAlgorithm::Sha512 => Sha512::digest(data).to_vec(),
-    };
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    match algorithm {
+        HashAlgorithm::Sha256 => hex::encode(Sha256::digest(data)),
+        HashAlgorithm::Sha512 => hex::encode(Sha512::digest(data)),
+    }
 }
 
 /// Check `data` against `expected`; `url` (already redacted) names the

@@ -52,8 +52,8 @@ struct KeptKey {
     name: String,
     uuid: Option<String>,
     needs_network: bool,
-    /// Hex, so the file is plain text; `None` for clevis-only volumes.
-    key_hex: Option<String>,
+    /// `None` for clevis-only volumes.
+    key: Option<Vec<u8>>,
 }
 
 fn mode(m: Mode) -> boxcar_disks::Mode {
@@ -87,20 +87,6 @@ fn io_error(what: String, e: std::io::Error) -> StorageError {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 fn keys_path(run_dir: &Path) -> PathBuf {
     run_dir.join(KEYS_FILE)
 }
@@ -112,7 +98,7 @@ fn keep_keys(run_dir: &Path, volumes: &[LuksVolume]) -> Result<(), StorageError>
             name: v.name.clone(),
             uuid: v.uuid.clone(),
             needs_network: v.needs_network,
-            key_hex: v.key.as_ref().map(|k| hex(k.expose())),
+            key: v.key.as_ref().map(|k| k.expose().to_vec()),
         })
         .collect();
     let json = serde_json::to_vec(&kept).expect("serialising plain structs");
@@ -146,25 +132,15 @@ fn load_keys(run_dir: &Path) -> Result<Vec<LuksVolume>, StorageError> {
             std::io::Error::other(e.to_string()),
         )
     })?;
-    kept.into_iter()
-        .map(|k| {
-            let key = match k.key_hex.as_deref() {
-                None => None,
-                Some(h) => Some(Secret::new(unhex(h).ok_or_else(|| {
-                    io_error(
-                        format!("reading {}", path.display()),
-                        std::io::Error::other(format!("the key of {} is not hex", k.name)),
-                    )
-                })?)),
-            };
-            Ok(LuksVolume {
-                name: k.name,
-                uuid: k.uuid,
-                key,
-                needs_network: k.needs_network,
-            })
+    Ok(kept
+        .into_iter()
+        .map(|k| LuksVolume {
+            name: k.name,
+            uuid: k.uuid,
+            key: k.key.map(Secret::new),
+            needs_network: k.needs_network,
         })
-        .collect()
+        .collect())
 }
 
 impl BlockStorage {
@@ -236,22 +212,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_round_trips_and_rejects_garbage() {
-        let key = vec![0u8, 1, 0xab, 0xff];
-        assert_eq!(hex(&key), "0001abff");
-        assert_eq!(unhex("0001abff"), Some(key));
-        assert_eq!(unhex("0g"), None);
-        assert_eq!(unhex("abc"), None);
-    }
-
-    #[test]
     fn kept_keys_survive_between_processes_and_are_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let vols = vec![LuksVolume {
             name: "data".into(),
             uuid: Some("u".into()),
-            key: Some(Secret::new(b"s3cret".to_vec())),
+            key: Some(Secret::new(vec![0, 1, 0xab, 0xff])),
             needs_network: false,
         }];
         keep_keys(dir.path(), &vols).unwrap();
@@ -259,7 +226,10 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         let back = load_keys(dir.path()).unwrap();
         assert_eq!(back.len(), 1);
-        assert_eq!(back[0].key.as_ref().unwrap().expose(), b"s3cret");
+        assert_eq!(back[0].key.as_ref().unwrap().expose(), [0, 1, 0xab, 0xff]);
         assert!(load_keys(&dir.path().join("absent")).unwrap().is_empty());
+        // A damaged file is an error, not silently no keys.
+        std::fs::write(keys_path(dir.path()), b"[{\"name\":").unwrap();
+        assert!(load_keys(dir.path()).is_err());
     }
 }

@@ -95,19 +95,14 @@ impl Role {
 /// Hashes a token for storage; tokens are 256-bit random, so one SHA-256 is enough.
 pub fn hash_token(token: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
 /// Converts a 64-digit hex SHA-256 to the base64 Omaha wants; base64 input passes through.
 pub fn sha256_to_base64(s: &str) -> String {
     use base64::Engine;
     if s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()) {
-        let bytes: Vec<u8> = (0..32)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
-            .collect();
+        let bytes = hex::decode(s).expect("64 hex digits, checked above");
         base64::engine::general_purpose::STANDARD.encode(bytes)
     } else {
         s.to_string()
