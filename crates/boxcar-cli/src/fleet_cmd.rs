@@ -338,6 +338,21 @@ fn parse_window(s: &str) -> Result<Value, Failure> {
     Ok(json!({"days": days.split(',').collect::<Vec<_>>(), "start": start, "length_minutes": len}))
 }
 
+/// `pause` or `resume` a group and print its resulting updates state.
+fn set_updates(c: &Client, app: &str, group: &str, action: &str) -> Result<(), Failure> {
+    let g = c.call(
+        "POST",
+        &format!("/apps/{}/groups/{}/{action}", encode(app), encode(group)),
+        None,
+    )?;
+    println!(
+        "group {}: updates {}",
+        g["id"].as_str().unwrap_or(""),
+        g["policy"]["updates"].as_str().unwrap_or("")
+    );
+    Ok(())
+}
+
 fn dispatch(c: &Client, cmd: Cmd, raw: bool) -> Result<(), Failure> {
     let show = |v: Value, cols: &[(&str, &str)]| if raw { print_json(&v) } else { table(&v, cols) };
     match cmd {
@@ -490,30 +505,8 @@ fn dispatch(c: &Client, cmd: Cmd, raw: bool) -> Result<(), Failure> {
             }
             print_json(&c.call("PATCH", &path, Some(json!({"policy": policy})))?["policy"]);
         }
-        Cmd::Pause { app, group } => {
-            let g = c.call(
-                "POST",
-                &format!("/apps/{}/groups/{}/pause", encode(&app.app), encode(&group)),
-                None,
-            )?;
-            println!(
-                "group {}: updates {}",
-                g["id"].as_str().unwrap_or(""),
-                g["policy"]["updates"].as_str().unwrap_or("")
-            );
-        }
-        Cmd::Resume { app, group } => {
-            let g = c.call(
-                "POST",
-                &format!("/apps/{}/groups/{}/resume", encode(&app.app), encode(&group)),
-                None,
-            )?;
-            println!(
-                "group {}: updates {}",
-                g["id"].as_str().unwrap_or(""),
-                g["policy"]["updates"].as_str().unwrap_or("")
-            );
-        }
+        Cmd::Pause { app, group } => set_updates(c, &app.app, &group, "pause")?,
+        Cmd::Resume { app, group } => set_updates(c, &app.app, &group, "resume")?,
         Cmd::Instances {
             app,
             id,
