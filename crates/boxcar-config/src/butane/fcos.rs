@@ -407,19 +407,25 @@ pub fn check_partitions(config: &Config, r: &mut Report) {
                     Some(_) => {}
                 }
             }
-            let reserved = matches!(
-                (label, part.number),
-                ("BIOS-BOOT" | "PowerPC-PReP-boot", n) if n != 1
-            ) || matches!((label, part.number), ("EFI-SYSTEM", n) if n != 2)
-                || matches!((label, part.number), ("boot", n) if n != 3)
-                || matches!((label, part.number), ("root", n) if n != 4);
-            if disk.wipe_table != Some(true) && reserved {
+            let misplaced = reserved_number(label).is_some_and(|n| n != part.number);
+            if disk.wipe_table != Some(true) && misplaced {
                 r.warning(
                     pp.key("label"),
                     "incorrect partition number; a new partition will be created using reserved label",
                 );
             }
         }
+    }
+}
+
+/// The partition number Fedora CoreOS's image gives a reserved label.
+fn reserved_number(label: &str) -> Option<i64> {
+    match label {
+        "BIOS-BOOT" | "PowerPC-PReP-boot" => Some(1),
+        "EFI-SYSTEM" => Some(2),
+        "boot" => Some(3),
+        "root" => Some(4),
+        _ => None,
     }
 }
 
