@@ -46,7 +46,7 @@ impl Drop for Loop {
 #[test]
 fn disks_mount_files_umount_on_a_loop_device() {
     let disk = Loop::new(64);
-    let part = format!("{}p1", disk.dev);
+    let part = boxcar_disks::device::partition_path(&disk.dev, 1);
     let root = tempfile::tempdir().unwrap();
     let run_dir = tempfile::tempdir().unwrap();
     let cfg_dir = tempfile::tempdir().unwrap();
