@@ -39,7 +39,7 @@ enum Cmd {
     Unmerge,
     /// Unmerge, then merge what is there now.
     Refresh,
-    /// Build a reproducible extension image from a directory tree.
+    /// Build a reproducible extension image from a directory tree or Debian packages.
     Build(BuildArgs),
     /// Apply sysupdate transfer files: download, verify, keep N versions, switch the symlink.
     Update(UpdateArgs),
@@ -65,7 +65,12 @@ struct BuildArgs {
     #[arg(long)]
     name: String,
     /// Source tree holding usr/ and/or opt/.
-    source: PathBuf,
+    #[arg(required_unless_present = "deb", conflicts_with = "deb")]
+    source: Option<PathBuf>,
+    /// Build from Debian packages instead of a tree: their contents (not their maintainer
+    /// scripts) are unpacked into one tree, in the order given (repeatable).
+    #[arg(long, value_name = "PKG.deb")]
+    deb: Vec<PathBuf>,
     /// Output image (default: NAME.raw in the current directory). A SHA256SUMS line is
     /// written next to it.
     #[arg(short, long)]
@@ -261,9 +266,28 @@ fn run_build(b: &BuildArgs) -> u8 {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.raw", b.name)));
+    // Holds the unpacked packages until the image is written.
+    let unpacked;
+    let source = match &b.source {
+        Some(s) => s.clone(),
+        None => {
+            unpacked = match tempfile::tempdir() {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: creating a directory to unpack packages into: {e}");
+                    return exit::IO;
+                }
+            };
+            let tree = unpacked.path().join("tree");
+            if let Err(e) = build::unpack_debs(&b.deb, &tree) {
+                return fail(e);
+            }
+            tree
+        }
+    };
     let spec = BuildSpec {
         name: b.name.clone(),
-        source: b.source.clone(),
+        source: source.clone(),
         output: output.clone(),
         format: match b.format {
             FormatArg::Squashfs => Format::Squashfs,
@@ -289,7 +313,7 @@ fn run_build(b: &BuildArgs) -> u8 {
     for o in &out.outside {
         eprintln!(
             "warning: {}/{o} is outside usr/ and opt/; systemd-sysext will not merge it",
-            b.source.display()
+            source.display()
         );
     }
     let dir = output

@@ -160,3 +160,55 @@ echo done"#;
     );
     assert!(stdout.trim_end().ends_with("done"));
 }
+
+#[test]
+fn build_from_a_debian_package() {
+    let bin = env!("CARGO_BIN_EXE_boxcar");
+    let t = tempfile::tempdir().unwrap();
+    let pkg = t.path().join("pkg");
+    std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(pkg.join("usr/bin")).unwrap();
+    std::fs::write(
+        pkg.join("DEBIAN/control"),
+        "Package: hello-ext\nVersion: 2.0\nArchitecture: all\nMaintainer: Boxcar <dev@example.com>\nDescription: test\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("usr/bin/hello-ext"), "hi\n").unwrap();
+    let deb = t.path().join("hello-ext.deb");
+    let st = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&pkg)
+        .arg(&deb)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+
+    let img = t.path().join("out/hello-ext.raw");
+    let out = Command::new(bin)
+        .args(["sysext", "build", "--name", "hello-ext", "--deb"])
+        .arg(&deb)
+        .arg("-o")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = Command::new("unsquashfs")
+        .args(["-l", "-d", "x"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .any(|l| l == "x/usr/bin/hello-ext"));
+    let sums = std::fs::read_to_string(t.path().join("out/SHA256SUMS")).unwrap();
+    assert!(sums.contains("hello-ext.raw"), "{sums}");
+
+    // A tree and packages at once is refused before anything is built.
+    let both = Command::new(bin)
+        .args(["sysext", "build", "--name", "x", "--deb"])
+        .arg(&deb)
+        .arg(t.path())
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+}

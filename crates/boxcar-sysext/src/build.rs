@@ -1,4 +1,5 @@
-//! `boxcar sysext build`: a reproducible extension image from a directory tree.
+//! `boxcar sysext build`: a reproducible extension image from a directory tree, or from
+//! Debian packages unpacked into one ([`unpack_debs`]).
 //!
 //! The tree is staged (so the source is never modified), the release file is added, and the
 //! image is written by the real `mksquashfs` or `mkfs.erofs` with every input that could vary
@@ -164,6 +165,32 @@ pub struct BuildOutput {
     pub sums_line: String,
     /// Top-level entries outside usr/ and opt/ (warned about; systemd ignores them).
     pub outside: Vec<String>,
+}
+
+/// Unpacks the contents of Debian packages into `into`, in order, so [`build`] can image them
+/// as one tree. Only the data is extracted (`dpkg-deb -x`): no maintainer scripts run and no
+/// package database is written, as for Flatcar's sysext bakery.
+pub fn unpack_debs(debs: &[PathBuf], into: &Path) -> Result<(), BuildError> {
+    if debs.is_empty() {
+        return Err(BuildError::Invalid("no Debian packages given".into()));
+    }
+    std::fs::create_dir_all(into).map_err(io("creating", into))?;
+    for deb in debs {
+        let out = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(deb)
+            .arg(into)
+            .output()
+            .map_err(io("running dpkg-deb for", deb))?;
+        if !out.status.success() {
+            return Err(BuildError::Tool {
+                tool: "dpkg-deb",
+                status: out.status.to_string(),
+                stderr: format!("{}: {}", deb.display(), String::from_utf8_lossy(&out.stderr).trim()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Builds the image. Requires `mksquashfs` or `mkfs.erofs` on PATH.
