@@ -16,6 +16,7 @@
 //! | `REBOOT_MAX_HOLDERS` | slots when this node creates the etcd semaphore | `1` |
 //! | `REBOOT_LOCK_TTL` | evict etcd holders older than this (`24h`); unset = only explicit unlock | unset |
 //! | `FLEETLOCK_URL` | FleetLock base URL | none (required for `fleetlock`) |
+//! | `FLEETLOCK_TOKEN_FILE` | file holding a read-only API token of a Boxcar server, so `status` can list FleetLock holders (the protocol has no read call) | unset |
 //! | `KURED_SENTINEL` | file kured watches | `/var/run/reboot-required` |
 //! | `REBOOT_ID` | lock holder id | `/etc/machine-id` |
 //!
@@ -128,6 +129,8 @@ pub struct RebootConfig {
     pub lock_ttl: Option<Duration>,
     /// FleetLock base URL.
     pub fleetlock_url: Option<String>,
+    /// A Boxcar server's read-only API token (file), for listing FleetLock holders.
+    pub fleetlock_token_file: Option<PathBuf>,
     /// kured's sentinel file.
     pub kured_sentinel: PathBuf,
     /// Explicit holder id (else the machine id).
@@ -144,6 +147,7 @@ impl Default for RebootConfig {
             max_holders: 1,
             lock_ttl: None,
             fleetlock_url: None,
+            fleetlock_token_file: None,
             kured_sentinel: DEFAULT_KURED_SENTINEL.into(),
             node_id: None,
         }
@@ -345,6 +349,16 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
             errors.push(at(
                 u,
                 format!("FLEETLOCK_URL {:?}: only http:// URLs are supported", u.value),
+            ));
+        }
+    }
+    if let Some(t) = pick(s, &["FLEETLOCK_TOKEN_FILE"]) {
+        if Path::new(&t.value).is_absolute() {
+            cfg.fleetlock_token_file = Some(t.value.clone().into());
+        } else {
+            errors.push(at(
+                t,
+                format!("FLEETLOCK_TOKEN_FILE {:?}: expected an absolute path", t.value),
             ));
         }
     }

@@ -15,7 +15,7 @@ pub enum FleetLockError {
     /// The server could not be reached.
     #[error("FleetLock {op} at {url}: {message}")]
     Unreachable {
-        /// `pre-reboot` or `steady-state`.
+        /// `pre-reboot`, `steady-state` or `listing holders`.
         op: &'static str,
         /// The full URL.
         url: String,
@@ -25,7 +25,7 @@ pub enum FleetLockError {
     /// The server refused (non-200).
     #[error("FleetLock {op} at {url}: HTTP {status} {kind}: {value}")]
     Refused {
-        /// `pre-reboot` or `steady-state`.
+        /// `pre-reboot`, `steady-state` or `listing holders`.
         op: &'static str,
         /// The full URL.
         url: String,
@@ -111,5 +111,50 @@ impl FleetLockClient {
     /// do that, which is exactly what recovering from a dead holder needs.
     pub fn steady_state_for(&self, id: &str) -> Result<(), FleetLockError> {
         self.call("steady-state", id)
+    }
+}
+
+/// One FleetLock group as a Boxcar server's admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LockGroup {
+    /// Group name.
+    pub name: String,
+    /// Slots.
+    pub max_holders: i64,
+    /// Current holders.
+    pub holders: Vec<String>,
+}
+
+/// Reads `group` from a Boxcar server's admin API (`GET /api/v1/fleetlock/groups` with a
+/// read-only token): the FleetLock protocol itself has no read call. `None`: the server
+/// knows no such group yet (nobody has asked for a slot in it).
+pub fn server_group(
+    base_url: &str,
+    token: &str,
+    group: &str,
+    timeout: Duration,
+) -> Result<Option<LockGroup>, FleetLockError> {
+    let op = "listing holders";
+    let url = format!("{}/api/v1/fleetlock/groups", base_url.trim_end_matches('/'));
+    let auth = format!("Bearer {token}");
+    match http::get(&http::agent(timeout), &url, &[("authorization", auth.as_str())]) {
+        Ok((200, text)) => {
+            let groups: Vec<LockGroup> = serde_json::from_str(&text).map_err(|e| FleetLockError::Refused {
+                op,
+                url: url.clone(),
+                status: 200,
+                kind: "bad_response".into(),
+                value: e.to_string(),
+            })?;
+            Ok(groups.into_iter().find(|g| g.name == group))
+        }
+        Ok((status, text)) => Err(FleetLockError::Refused {
+            op,
+            url,
+            status,
+            kind: "unknown".into(),
+            value: text.chars().take(200).collect(),
+        }),
+        Err(message) => Err(FleetLockError::Unreachable { op, url, message }),
     }
 }

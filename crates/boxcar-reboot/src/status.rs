@@ -9,6 +9,22 @@ use crate::window::Gate;
 use jiff::Timestamp;
 use std::fmt;
 
+/// What a FleetLock server says about the node's group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetLockHolders {
+    /// No token configured: holders cannot be read through the protocol.
+    NotListed,
+    /// The server has no such group yet.
+    NoGroupYet,
+    /// Slots and current holders.
+    Listed {
+        /// Slots in the group.
+        slots: i64,
+        /// Current holders.
+        holders: Vec<String>,
+    },
+}
+
 /// The lock side of the status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockView {
@@ -23,10 +39,13 @@ pub enum LockView {
         /// Current holders.
         holders: Vec<String>,
     },
-    /// FleetLock: the protocol has no read call, holders are on the server.
+    /// FleetLock: the protocol has no read call; holders come from a Boxcar server's admin
+    /// API when `FLEETLOCK_TOKEN_FILE` is set.
     FleetLock {
         /// Base URL.
         url: String,
+        /// What the server says about this group.
+        holders: FleetLockHolders,
     },
     /// The lock service could not be read.
     Unavailable(String),
@@ -71,9 +90,13 @@ pub fn status(config: &RebootConfig, now: Timestamp) -> Status {
                 Err(e) => LockView::Unavailable(e.to_string()),
             }
         }
-        StrategyKind::FleetLock => LockView::FleetLock {
-            url: config.fleetlock_url.clone().unwrap_or_default(),
-        },
+        StrategyKind::FleetLock => {
+            let url = config.fleetlock_url.clone().unwrap_or_default();
+            match fleetlock_holders(config, &url) {
+                Ok(holders) => LockView::FleetLock { url, holders },
+                Err(e) => LockView::Unavailable(e),
+            }
+        }
         _ => LockView::NoLock,
     };
     Status {
@@ -84,6 +107,23 @@ pub fn status(config: &RebootConfig, now: Timestamp) -> Status {
         gate: config.schedule.gate(now),
         group: config.group.clone(),
         lock,
+    }
+}
+
+/// FleetLock holders as far as they can be known: listed by a Boxcar server when a token
+/// is configured.
+fn fleetlock_holders(config: &RebootConfig, url: &str) -> Result<FleetLockHolders, String> {
+    let Some(file) = &config.fleetlock_token_file else {
+        return Ok(FleetLockHolders::NotListed);
+    };
+    let token = std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    match crate::fleetlock::server_group(url, token.trim(), &config.group, LOCK_TIMEOUT) {
+        Ok(Some(g)) => Ok(FleetLockHolders::Listed {
+            slots: g.max_holders,
+            holders: g.holders,
+        }),
+        Ok(None) => Ok(FleetLockHolders::NoGroupYet),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -129,12 +169,22 @@ impl fmt::Display for Status {
                     None => writeln!(f, "holders:   none (semaphore not created yet)"),
                 }
             }
-            LockView::FleetLock { url } => {
+            LockView::FleetLock { url, holders } => {
                 writeln!(f, "group:     {}", self.group)?;
-                writeln!(
-                    f,
-                    "fleetlock: {url} (holders are listed by the server, e.g. GET /api/v1/fleetlock/groups)"
-                )
+                match holders {
+                    FleetLockHolders::NotListed => writeln!(
+                        f,
+                        "fleetlock: {url} (set FLEETLOCK_TOKEN_FILE to a Boxcar server's read-only token to list holders)"
+                    ),
+                    FleetLockHolders::NoGroupYet => {
+                        writeln!(f, "fleetlock: {url}")?;
+                        writeln!(f, "holders:   none (no node has asked for a slot in this group yet)")
+                    }
+                    FleetLockHolders::Listed { slots, holders } => {
+                        writeln!(f, "fleetlock: {url}")?;
+                        writeln!(f, "holders:   {}/{slots} {}", holders.len(), holders.join(", "))
+                    }
+                }
             }
             LockView::Unavailable(e) => writeln!(f, "lock:      unavailable: {e}"),
         }

@@ -195,3 +195,60 @@ fn thirty_agents_two_slots_survive_a_server_restart() {
         "leaked holders"
     );
 }
+
+#[test]
+fn status_lists_holders_through_the_servers_admin_api() {
+    use boxcar_reboot::status::{status, FleetLockHolders, LockView};
+    let (dir, db) = temp_db();
+    let server = Server::start(&db, 0);
+    let token = Store::new(boxcar_server::db::open(&db, 1).unwrap())
+        .create_token(0, "status", boxcar_server::store::Role::ReadOnly)
+        .unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let conf = |token_file: &std::path::Path| {
+        boxcar_reboot::config::parse_layers(&[(
+            "/etc/boxcar/update.conf",
+            &format!(
+                "REBOOT_STRATEGY=fleetlock\nREBOOT_GROUP=workers\nFLEETLOCK_URL={}\nFLEETLOCK_TOKEN_FILE={}\n",
+                server.url(),
+                token_file.display()
+            ),
+        )])
+        .unwrap()
+    };
+    let cfg = conf(&token_file);
+    let now = "2024-01-01T00:00:00Z".parse().unwrap();
+
+    // Nobody asked yet: the server knows no such group.
+    assert!(matches!(
+        status(&cfg, now).lock,
+        LockView::FleetLock {
+            holders: FleetLockHolders::NoGroupYet,
+            ..
+        }
+    ));
+    FleetLockClient::new(&server.url(), "node-a", "workers", Duration::from_secs(5))
+        .pre_reboot()
+        .unwrap();
+    let s = status(&cfg, now);
+    assert_eq!(
+        s.lock,
+        LockView::FleetLock {
+            url: server.url(),
+            holders: FleetLockHolders::Listed {
+                slots: 1,
+                holders: vec!["node-a".into()],
+            },
+        }
+    );
+    assert!(s.to_string().contains("holders:   1/1 node-a"), "{s}");
+
+    // A token the server does not know: the lock is reported unavailable, with the reason.
+    let bad = dir.path().join("bad-token");
+    std::fs::write(&bad, "bxc_not_a_token").unwrap();
+    match status(&conf(&bad), now).lock {
+        LockView::Unavailable(e) => assert!(e.contains("401"), "{e}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+}
