@@ -5,7 +5,9 @@
 //! daemon stays a thin executor and the rules are tested here.
 
 mod boot;
+pub mod stager;
 mod state;
 
 pub use boot::{after_boot, BootReport, PendingUpdate};
+pub use stager::{BootStatus, Offer, StageFailure, Stager, Staged};
 pub use state::{Effect, ErrorCode, Event, Machine, Refused, State, Status};
