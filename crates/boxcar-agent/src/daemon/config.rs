@@ -3,7 +3,7 @@
 //!
 //! | key | meaning | default |
 //! |---|---|---|
-//! | `SERVER` | Omaha URL (`http://…`); `disabled` switches update checks off | none: checks off until set |
+//! | `SERVER` | Omaha URL (`http://…` or `https://…`); `disabled` switches update checks off | none: checks off until set |
 //! | `GROUP` | Omaha `track` (Flatcar channel or Nebraska/Boxcar group) | `stable` |
 //! | `MACHINE_ALIAS` | Omaha `machinealias` | unset |
 //! | `FLATCAR_RELEASE_APPID` | Omaha app id | Flatcar's `{e96281a6-…}` |
@@ -107,15 +107,16 @@ pub fn from_settings(s: &Settings) -> (AgentConfig, Vec<ConfigError>, Vec<String
     if let Some(v) = s.pick(&["SERVER"]) {
         if v.value == "disabled" {
             cfg.server = Server::Disabled;
-        } else if v.value.starts_with("http://") && v.value.len() > "http://".len() {
+        } else if ["http://", "https://"]
+            .iter()
+            .any(|p| v.value.starts_with(p) && v.value.len() > p.len())
+        {
             cfg.server = Server::Url(v.value.clone());
-        } else if v.value.starts_with("https://") {
+        } else {
             errors.push(v.error(format!(
-                "SERVER {:?}: https is not supported by this build (no TLS backend); use http:// or disabled",
+                "SERVER {:?}: expected an http:// or https:// URL, or disabled",
                 v.value
             )));
-        } else {
-            errors.push(v.error(format!("SERVER {:?}: expected an http:// URL or disabled", v.value)));
         }
     }
     if let Some(g) = s.pick(&["GROUP"]) {
@@ -228,7 +229,7 @@ mod tests {
         assert_eq!(
             e,
             [
-                "/etc/boxcar/update.conf:2: SERVER \"ftp://x\": expected an http:// URL or disabled",
+                "/etc/boxcar/update.conf:2: SERVER \"ftp://x\": expected an http:// or https:// URL, or disabled",
                 "/etc/boxcar/update.conf:3: GROUP: expected 1-256 characters without spaces",
                 "/etc/boxcar/update.conf:4: DOWNLOAD_PASSWORD set without DOWNLOAD_USER",
             ]

@@ -1,16 +1,18 @@
 //! Shared harness for the daemon tests: the real Boxcar update server on loopback (SQLite in a
-//! temp dir), a payload HTTP server, hostile Omaha servers, a node directory (os-release,
-//! machine id, boot id, update.conf), and the stager the daemon drives.
+//! temp dir), hostile Omaha servers, and a node: the staging engine's test world (a GPT disk
+//! image with 1.0.0 in slot A, an ESP, a payload key; `support`) plus the daemon's own files
+//! (machine id, boot id, update.conf, /run). The daemon drives the real `SlotStager`.
 
 #![allow(dead_code)]
 
+use crate::support::{self, World};
 use boxcar_agent::daemon::config::{self, AgentConfig};
 use boxcar_agent::daemon::dbus::Bus;
 use boxcar_agent::daemon::identity::IdentityFiles;
 use boxcar_agent::daemon::proto::StatusView;
 use boxcar_agent::daemon::schedule::Timing;
 use boxcar_agent::daemon::{Daemon, Options};
-use boxcar_agent::{BootStatus, Offer, PendingUpdate, StageFailure, Staged, Stager};
+use boxcar_agent::SlotStager;
 use boxcar_server::model::{Instance, InstanceStatus, Package};
 use boxcar_server::service::{Clock, Fleet};
 use boxcar_server::store::Store;
@@ -266,19 +268,24 @@ fn serve_conn(
 
 // ---------------------------------------------------------------- the node
 
-/// A node's files in a temp dir.
+/// A node: the stager's world plus the daemon's files.
 pub struct Node {
+    pub world: World,
     pub dir: tempfile::TempDir,
     pub machine_id: String,
 }
 
 impl Node {
-    pub fn new(version: &str, server: &str) -> Node {
+    /// 1.0.0 installed and booted from slot A; update.conf points at `server`.
+    pub fn new(server: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let machine_id = format!("{:032x}", rand_u128());
-        let node = Node { dir, machine_id };
+        let node = Node {
+            world: World::new(),
+            dir,
+            machine_id,
+        };
         std::fs::write(node.path("machine-id"), format!("{}\n", node.machine_id)).unwrap();
-        node.set_version(version);
         node.new_boot();
         std::fs::write(node.path("update.conf"), format!("GROUP=stable\nSERVER={server}\n")).unwrap();
         node
@@ -288,13 +295,38 @@ impl Node {
         self.dir.path().join(name)
     }
 
-    pub fn set_version(&self, v: &str) {
-        std::fs::write(self.path("os-release"), format!("ID=boxcar\nVERSION_ID={v}\n")).unwrap();
-    }
-
     /// A new boot id, as after a reboot.
     pub fn new_boot(&self) {
         std::fs::write(self.path("boot_id"), format!("{}\n", uuid_like())).unwrap();
+    }
+
+    /// The boot loader tries the staged slot and the new version comes up.
+    pub fn reboot_into(&self, m: &boxcar_payload::Manifest) {
+        let mut gpt = self.world.gpt();
+        assert_eq!(
+            boxcar_slots::layout::simulate_boot(&mut gpt).unwrap(),
+            Some(boxcar_slots::Slot::B)
+        );
+        boxcar_slots::write(&self.world.disk, &gpt, boxcar_slots::Mbr::Keep).unwrap();
+        let root: [u8; 32] = hex::decode(&m.verity_params.root_hash).unwrap().try_into().unwrap();
+        self.world.boot_into(&m.version, &root);
+        self.new_boot();
+    }
+
+    /// The boot loader tries the staged slot, the new version never gets healthy, the try is
+    /// spent and the next boot falls back to slot A (os-release and usrhash stay 1.0.0's).
+    pub fn reboot_and_fall_back(&self) {
+        let mut gpt = self.world.gpt();
+        assert_eq!(
+            boxcar_slots::layout::simulate_boot(&mut gpt).unwrap(),
+            Some(boxcar_slots::Slot::B)
+        );
+        assert_eq!(
+            boxcar_slots::layout::simulate_boot(&mut gpt).unwrap(),
+            Some(boxcar_slots::Slot::A)
+        );
+        boxcar_slots::write(&self.world.disk, &gpt, boxcar_slots::Mbr::Keep).unwrap();
+        self.new_boot();
     }
 
     pub fn config(&self) -> AgentConfig {
@@ -309,13 +341,13 @@ impl Node {
     pub fn options(&self, first: Duration) -> Options {
         Options {
             identity: IdentityFiles {
-                os_release: self.path("os-release"),
+                os_release: self.world.os_release.clone(),
                 machine_id: self.path("machine-id"),
                 boot_id: self.path("boot_id"),
                 oem_release: vec![self.path("oem-release")],
             },
             reboot_required: self.path("run/reboot-required"),
-            state_dir: self.path("state"),
+            state_dir: self.world.state.clone(),
             timing: Timing {
                 initial: first,
                 interval: Duration::from_secs(3600),
@@ -333,15 +365,41 @@ impl Node {
         self.path("run/updated.sock")
     }
 
-    pub fn start(&self, stager: Arc<dyn Stager>, first: Duration) -> Daemon {
+    pub fn stager(&self) -> Arc<SlotStager> {
+        Arc::new(SlotStager::new(self.world.config()))
+    }
+
+    /// Starts the daemon in-process with the real staging engine.
+    pub fn start(&self, first: Duration) -> Daemon {
+        self.start_on(first, &Bus::Off)
+    }
+
+    pub fn start_on(&self, first: Duration, bus: &Bus) -> Daemon {
         Daemon::start(
             self.config(),
             self.options(first),
-            stager,
+            self.stager(),
             Some(self.socket()),
-            &Bus::Off,
+            bus,
         )
         .unwrap()
+    }
+
+    /// Builds a signed payload for `version` (`blocks` × 4 KiB of /usr), serves it, publishes
+    /// it on the stable channel of `server`.
+    pub fn publish(
+        &self,
+        server: &UpdateServer,
+        version: &str,
+        blocks: usize,
+    ) -> (support::Server, boxcar_payload::Manifest) {
+        let usr = support::usr_image(blocks, 21);
+        let uki = support::usr_image(3, 22);
+        let (payload, m) = self.world.payload(version, &usr, &uki, None);
+        let files = support::Server::start(payload.clone(), support::Mode::Honest);
+        let (base, name) = files.url.rsplit_once('/').unwrap();
+        server.publish(version, &format!("{base}/"), name, &payload);
+        (files, m)
     }
 }
 
@@ -387,139 +445,4 @@ pub fn wait_op(socket: &Path, op: &str) -> StatusView {
         let s = api_status(socket);
         (s.current_operation == op, s)
     })
-}
-
-// ---------------------------------------------------------------- a file-backed stager
-
-/// A stager that really downloads (HTTP, bounded by the announced size, SHA-256 checked) into
-/// a "slot" file and keeps the pending update in a file, so daemon restarts see it. Stands in
-/// for the slot engine where the test is about the daemon, not the disk.
-pub struct FileStager {
-    pub dir: PathBuf,
-    pub os_release: PathBuf,
-    /// Version the other slot holds (what a rollback boots).
-    pub other_version: Mutex<String>,
-    pub unstaged: AtomicUsize,
-    pub marked_good: AtomicUsize,
-}
-
-impl FileStager {
-    pub fn new(node: &Node, other_version: &str) -> Arc<FileStager> {
-        let dir = node.path("slots");
-        std::fs::create_dir_all(&dir).unwrap();
-        Arc::new(FileStager {
-            dir,
-            os_release: node.path("os-release"),
-            other_version: Mutex::new(other_version.into()),
-            unstaged: AtomicUsize::new(0),
-            marked_good: AtomicUsize::new(0),
-        })
-    }
-
-    pub fn slot(&self) -> PathBuf {
-        self.dir.join("passive.img")
-    }
-
-    fn pending_file(&self) -> PathBuf {
-        self.dir.join("pending")
-    }
-}
-
-fn fail(code: u32, message: impl Into<String>) -> StageFailure {
-    StageFailure {
-        code: boxcar_agent::ErrorCode(code),
-        message: message.into(),
-    }
-}
-
-impl Stager for FileStager {
-    fn stage(
-        &self,
-        offer: &Offer,
-        on_progress: &mut dyn FnMut(u64),
-        cancel: &AtomicBool,
-    ) -> Result<Staged, StageFailure> {
-        use sha2::Digest;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
-        let mut resp = agent
-            .get(&offer.url)
-            .call()
-            .map_err(|e| fail(9, format!("GET {}: {e}", offer.url)))?;
-        let mut body = resp.body_mut().as_reader().take(offer.size + 1);
-        let mut out = std::fs::File::create(self.slot()).map_err(|e| fail(14, e.to_string()))?;
-        let mut h = sha2::Sha256::new();
-        let mut done = 0u64;
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            if cancel.load(Ordering::SeqCst) {
-                let _ = std::fs::remove_file(self.slot());
-                return Err(fail(9, "download cancelled"));
-            }
-            let n = body.read(&mut buf).map_err(|e| fail(9, e.to_string()))?;
-            if n == 0 {
-                break;
-            }
-            done += n as u64;
-            if done > offer.size {
-                let _ = std::fs::remove_file(self.slot());
-                return Err(fail(
-                    11,
-                    format!("payload larger than the announced {} bytes", offer.size),
-                ));
-            }
-            h.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| fail(14, e.to_string()))?;
-            on_progress(done);
-        }
-        if done != offer.size {
-            let _ = std::fs::remove_file(self.slot());
-            return Err(fail(11, format!("payload is {done} bytes, announced {}", offer.size)));
-        }
-        if offer.sha256.as_deref() != Some(hex::encode(h.finalize()).as_str()) {
-            let _ = std::fs::remove_file(self.slot());
-            return Err(fail(10, "payload sha256 does not match the server's"));
-        }
-        std::fs::write(self.pending_file(), &offer.version).map_err(|e| fail(14, e.to_string()))?;
-        Ok(Staged {
-            version: offer.version.clone(),
-            slot: "USR-B".into(),
-        })
-    }
-
-    fn unstage(&self) -> Result<(), StageFailure> {
-        self.unstaged.fetch_add(1, Ordering::SeqCst);
-        let _ = std::fs::remove_file(self.slot());
-        let _ = std::fs::remove_file(self.pending_file());
-        Ok(())
-    }
-
-    fn boot_status(&self) -> Result<BootStatus, StageFailure> {
-        let text = std::fs::read_to_string(&self.os_release).map_err(|e| fail(1, e.to_string()))?;
-        let running = boxcar_agent::daemon::identity::os_release_value(&text, "VERSION_ID").unwrap_or_default();
-        let pending = std::fs::read_to_string(self.pending_file())
-            .ok()
-            .map(|v| PendingUpdate { version: v });
-        Ok(BootStatus {
-            running_version: running,
-            booted_slot: Some("USR-A".into()),
-            pending,
-        })
-    }
-
-    fn clear_pending(&self) -> Result<(), StageFailure> {
-        let _ = std::fs::remove_file(self.pending_file());
-        Ok(())
-    }
-
-    fn mark_booted_good(&self) -> Result<(), StageFailure> {
-        self.marked_good.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    fn rollback(&self) -> Result<String, StageFailure> {
-        Ok(self.other_version.lock().unwrap().clone())
-    }
 }
