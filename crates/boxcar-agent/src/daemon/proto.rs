@@ -12,7 +12,7 @@
 //! anything else                 → {"v":1,"ok":false,"error":{"kind":"bad_request","message":"…"}}
 //! ```
 
-use crate::state::{ErrorCode, State, Status};
+use crate::state::{State, Status};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
@@ -85,10 +85,14 @@ pub struct StatusView {
     pub reboot_needed: bool,
     /// The last failure of an update attempt, if any since start or reset.
     pub last_error: Option<LastError>,
+    /// Unix time the next scheduled check is due (0 = none scheduled: checks off).
+    #[serde(default)]
+    pub next_check_time: i64,
 }
 
 impl StatusView {
-    /// Builds the view from the machine's status.
+    /// Builds the view from the machine's status; `last_error` is the runner's (cleared when a
+    /// new attempt starts, unlike the machine's last code).
     pub fn from_status(
         s: &Status,
         last_checked_time: i64,
@@ -104,7 +108,8 @@ impl StatusView {
             downloaded: s.downloaded,
             running_version: running_version.to_string(),
             reboot_needed: s.state == State::UpdatedNeedReboot,
-            last_error: last_error.or_else(|| s.last_error.map(error_without_message)),
+            last_error,
+            next_check_time: 0,
         }
     }
 
@@ -140,14 +145,6 @@ impl StatusView {
             },
             self.new_size
         )
-    }
-}
-
-fn error_without_message(c: ErrorCode) -> LastError {
-    LastError {
-        code: c.0,
-        name: boxcar_omaha::error_code_name(c.0),
-        message: String::new(),
     }
 }
 

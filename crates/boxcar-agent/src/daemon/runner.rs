@@ -110,6 +110,10 @@ struct Inner {
     announced_percent: i64,
     /// Size of the update being handled (for the staged marker).
     offer_size: u64,
+    /// Unix time of the next scheduled check (0 = none).
+    next_check: i64,
+    /// Consecutive failed checks (the backoff exponent).
+    failures: u32,
 }
 
 /// The running agent. Cheap to share (`Arc`); [`Agent::shutdown`] stops the worker.
@@ -217,6 +221,8 @@ impl Agent {
                 requested: None,
                 announced_percent: -1,
                 offer_size,
+                next_check: 0,
+                failures: 0,
             }),
             wake: Condvar::new(),
             stager,
@@ -249,12 +255,14 @@ impl Agent {
     }
 
     fn view(&self, g: &Inner) -> StatusView {
-        StatusView::from_status(
+        let mut v = StatusView::from_status(
             g.machine.status(),
             g.last_checked,
             &self.identity.version,
             g.last_error.clone(),
-        )
+        );
+        v.next_check_time = g.next_check;
+        v
     }
 
     /// The config in force.
@@ -360,8 +368,7 @@ impl Agent {
 
     fn worker_loop(self: Arc<Self>) {
         let mut jitter = Jitter::from_entropy();
-        let mut due = Instant::now() + schedule::first_delay(&self.options.timing, jitter.next());
-        let mut failures: u32 = 0;
+        let mut due = self.schedule(schedule::first_delay(&self.options.timing, jitter.next()));
         loop {
             let source = {
                 let mut g = self.lock();
@@ -387,20 +394,36 @@ impl Agent {
                 Some(s) => self.attempt(s),
                 None => self.scheduled(),
             };
-            match outcome {
-                Outcome::Good { poll_interval } => {
-                    failures = 0;
-                    due = Instant::now() + schedule::next_delay(&self.options.timing, 0, poll_interval, jitter.next());
+            let failures = {
+                let mut g = self.lock();
+                match outcome {
+                    Outcome::Good { .. } => g.failures = 0,
+                    Outcome::ServerFailed => g.failures = g.failures.saturating_add(1),
+                    Outcome::Skipped => {}
                 }
-                Outcome::ServerFailed => {
-                    failures = failures.saturating_add(1);
-                    due = Instant::now() + schedule::next_delay(&self.options.timing, failures, None, jitter.next());
-                }
-                Outcome::Skipped => {
-                    due = Instant::now() + schedule::next_delay(&self.options.timing, failures, None, jitter.next());
-                }
-            }
+                g.failures
+            };
+            let poll_interval = match outcome {
+                Outcome::Good { poll_interval } => poll_interval,
+                _ => None,
+            };
+            let delay = schedule::next_delay(&self.options.timing, failures, poll_interval, jitter.next());
+            due = self.schedule(delay);
         }
+    }
+
+    /// Records when the next check is due (for the status) and returns the instant.
+    fn schedule(&self, delay: Duration) -> Instant {
+        let mut g = self.lock();
+        g.next_check = if self.http.is_some() {
+            now_unix().saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX / 2))
+        } else {
+            0
+        };
+        let now = Instant::now();
+        // A "never" delay (check-once) must not overflow the clock.
+        now.checked_add(delay)
+            .unwrap_or_else(|| now + Duration::from_secs(10 * 365 * 86_400))
     }
 
     /// A timer tick: a check, or a ping while an update waits for its reboot.
