@@ -41,7 +41,8 @@ fn update_reboot_complete_then_rollback_on_purpose() {
     let usr = support::usr_image(800, 21);
     let uki = support::usr_image(3, 22);
     node.world.assert_staged(&m, &usr, &uki);
-    assert!(node.path("run/reboot-required").exists());
+    let flag = node.path("run/reboot-required");
+    wait_for("the reboot flag", || (flag.exists(), flag.clone()));
     // The server saw update_engine's sequence, in order.
     let id = &node.machine_id;
     wait_for("installed on the server", || {

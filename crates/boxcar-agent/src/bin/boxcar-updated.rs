@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use boxcar_agent::daemon::{self, config, dbus::Bus, identity::IdentityFiles, schedule::Timing, Daemon, Options};
-use boxcar_agent::Stager;
+use boxcar_agent::{SlotStager, StageConfig, Stager};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,24 +31,23 @@ enum Cmd {
 
 #[derive(clap::Args, Clone)]
 struct StagerArgs {
-    /// The disk holding the USR-A/USR-B slots (whole-disk device or image file).
-    #[arg(long, value_name = "PATH", default_value = "/dev/disk/by-partlabel/../..")]
+    /// The disk holding the USR-A/USR-B slots (whole-disk block device or image file).
+    #[arg(long, value_name = "PATH", env = "BOXCAR_UPDATED_DISK")]
     disk: PathBuf,
-    /// The mounted EFI system partition (boot entries).
-    #[arg(long, value_name = "DIR", default_value = "/boot")]
+    /// Root of the mounted EFI system partition (boot entries in EFI/Linux/).
+    #[arg(long, value_name = "DIR", env = "BOXCAR_UPDATED_ESP", default_value = "/boot")]
     esp: PathBuf,
-    /// Public key payload signatures are checked with.
-    #[arg(
-        long,
-        value_name = "PEM",
-        default_value = "/usr/share/boxcar/update-payload-key.pub.pem"
-    )]
+    /// Trusted public key payload signatures are checked with (SPKI PEM, in /usr).
+    #[arg(long, value_name = "PEM", default_value = "/usr/share/boxcar/update-key.pub.pem")]
     key: PathBuf,
     /// os-release of the running /usr (VERSION_ID is the running version).
     #[arg(long, value_name = "PATH", default_value = "/usr/lib/os-release")]
     os_release: PathBuf,
-    /// The daemon's state directory (pending update, download resume data).
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/boxcar/updated")]
+    /// Kernel command line (usrhash= tells which slot booted).
+    #[arg(long, value_name = "PATH", default_value = "/proc/cmdline")]
+    cmdline: PathBuf,
+    /// State directory: download checkpoints, the pending update, the staged marker.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/boxcar")]
     state_dir: PathBuf,
 }
 
@@ -141,9 +140,13 @@ fn load_config(a: &RunArgs) -> anyhow::Result<config::AgentConfig> {
     Ok(loaded.config)
 }
 
-fn stager(a: &StagerArgs) -> anyhow::Result<Arc<dyn Stager>> {
-    let _ = a;
-    anyhow::bail!("the slot staging engine is not part of this build yet")
+fn stager(a: &StagerArgs) -> Arc<dyn Stager> {
+    let mut c = StageConfig::system(a.disk.clone(), a.esp.clone());
+    c.public_key = a.key.clone();
+    c.os_release = a.os_release.clone();
+    c.cmdline = a.cmdline.clone();
+    c.state_dir = a.state_dir.clone();
+    Arc::new(SlotStager::new(c))
 }
 
 fn main() -> std::process::ExitCode {
@@ -172,7 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
                     .context("installing signal handlers")?;
             let cfg = load_config(&a)?;
-            let d = Daemon::start(cfg, options(&a), stager(&a.stager)?, Some(a.socket.clone()), &a.dbus)
+            let d = Daemon::start(cfg, options(&a), stager(&a.stager), Some(a.socket.clone()), &a.dbus)
                 .context("starting boxcar-updated")?;
             tracing::info!(socket = %a.socket.display(), "boxcar-updated running");
             wait_for_signal(&mut signals);
@@ -181,7 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Cmd::MarkGood(a) => {
-            stager(&a)?
+            stager(&a)
                 .mark_booted_good()
                 .map_err(|e| anyhow::anyhow!("marking the running version good: {e}"))?;
             println!("running version marked good");
@@ -191,7 +194,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let cfg = load_config(&a)?;
             let mut o = options(&a);
             o.timing.initial = Duration::from_secs(u64::MAX / 4);
-            let agent = daemon::Agent::start(cfg, o, stager(&a.stager)?).context("starting the agent")?;
+            let agent = daemon::Agent::start(cfg, o, stager(&a.stager)).context("starting the agent")?;
             let rx = agent.subscribe();
             agent.request_check().map_err(|r| anyhow::anyhow!("{r}"))?;
             let mut failed = false;

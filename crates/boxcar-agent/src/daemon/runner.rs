@@ -119,6 +119,10 @@ struct Inner {
 /// The running agent. Cheap to share (`Arc`); [`Agent::shutdown`] stops the worker.
 pub struct Agent {
     inner: Mutex<Inner>,
+    /// Held from a transition until its effects are carried out, so transitions and their
+    /// effects never interleave (a ResetStatus cannot slip between "UPDATED_NEED_REBOOT" and
+    /// the touch of the reboot flag). `status()` does not take it.
+    step: Mutex<()>,
     wake: Condvar,
     stager: Arc<dyn Stager>,
     config: AgentConfig,
@@ -224,6 +228,7 @@ impl Agent {
                 next_check: 0,
                 failures: 0,
             }),
+            step: Mutex::new(()),
             wake: Condvar::new(),
             stager,
             config,
@@ -246,6 +251,10 @@ impl Agent {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn step(&self) -> MutexGuard<'_, ()> {
+        self.step.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The status as the API and D-Bus show it.
@@ -291,6 +300,7 @@ impl Agent {
                 "update checks are off (SERVER=disabled or no SERVER in update.conf)",
             ));
         }
+        let _step = self.step();
         let effects = {
             let mut g = self.lock();
             let effects = g.machine.handle(Event::CheckRequested)?;
@@ -305,6 +315,7 @@ impl Agent {
 
     /// `ResetStatus`: forget a staged update (the slot is made unbootable again).
     pub fn reset(&self) -> Result<StatusView, Refusal> {
+        let _step = self.step();
         let effects = {
             let mut g = self.lock();
             let effects = g.machine.handle(Event::ResetRequested)?;
@@ -326,6 +337,7 @@ impl Agent {
     /// Makes the previous version boot next, on purpose; returns that version. Only when idle:
     /// with an update staged the "other slot" is the new one (reset first).
     pub fn rollback(&self) -> Result<String, Refusal> {
+        let _step = self.step();
         {
             let g = self.lock();
             match g.machine.status().state {
@@ -442,6 +454,7 @@ impl Agent {
                 }
             };
         }
+        let step = self.step();
         let effects = {
             let mut g = self.lock();
             match g.machine.handle(Event::CheckRequested) {
@@ -456,6 +469,7 @@ impl Agent {
             }
         };
         self.run_effects(effects);
+        drop(step);
         self.attempt(Source::Scheduler)
     }
 
@@ -584,6 +598,7 @@ impl Agent {
 
     /// Applies an event and runs its effects; false when the machine refused it.
     fn apply(&self, ev: Event) -> bool {
+        let _step = self.step();
         let effects = {
             let mut g = self.lock();
             match g.machine.handle(ev.clone()) {
