@@ -107,6 +107,43 @@ const UPSERT_INSTANCE: &str = "INSERT INTO instances (app_id, machine_id, group_
      update_in_progress = CASE WHEN instances.update_in_progress = 1 AND instances.last_update_version = excluded.version \
        THEN 0 ELSE instances.update_in_progress END";
 
+/// Moves `last_check` of an instance whose row already matches the heartbeat and whose update
+/// does not complete with it; 0 rows changed means "use [`UPSERT_INSTANCE`]". Same parameters.
+const TOUCH_INSTANCE: &str = "UPDATE instances SET last_check = $10 \
+     WHERE app_id = $1 AND machine_id = $2 AND group_id IS NOT DISTINCT FROM $3 AND track = $4 \
+     AND version = $5 AND arch = $6 AND ip = $7 AND oem = $8 AND alias = $9 \
+     AND NOT (update_in_progress = 1 AND last_update_version IS NOT DISTINCT FROM $5)";
+
+/// Sorts by instance (stable, so pushes keep their order) and drops a heartbeat when the next one
+/// is for the same instance with the same fields: writing both leaves the same row as writing the
+/// later one.
+fn coalesce_heartbeats(batch: &mut Vec<Heartbeat>) {
+    batch.sort_by(|a, b| (&a.app_id, &a.machine_id).cmp(&(&b.app_id, &b.machine_id)));
+    let mut out: Vec<Heartbeat> = Vec::with_capacity(batch.len());
+    for h in batch.drain(..) {
+        if let Some(last) = out.last_mut() {
+            if same_but_time(last, &h) {
+                *last = h;
+                continue;
+            }
+        }
+        out.push(h);
+    }
+    *batch = out;
+}
+
+fn same_but_time(a: &Heartbeat, b: &Heartbeat) -> bool {
+    a.app_id == b.app_id
+        && a.machine_id == b.machine_id
+        && a.group_id == b.group_id
+        && a.track == b.track
+        && a.version == b.version
+        && a.arch == b.arch
+        && a.ip == b.ip
+        && a.oem == b.oem
+        && a.alias == b.alias
+}
+
 fn upsert_params(h: &Heartbeat) -> [Val; 10] {
     [
         (&h.app_id).into(),
@@ -127,12 +164,20 @@ impl Store {
     /// flushes from several replicas lock rows in the same order. Short transactions matter: a
     /// grant holds its group's lock while it upserts its instance, so a long flush holding instance
     /// rows would stall every grant of the group behind it.
-    pub fn flush_heartbeats(&self, batch: &mut [Heartbeat]) -> Result<(), StoreError> {
-        batch.sort_by(|a, b| (&a.app_id, &a.machine_id).cmp(&(&b.app_id, &b.machine_id)));
+    ///
+    /// Repeats of the same heartbeat within the batch are written once (the last one: the same
+    /// final row as writing them all). An instance whose row already says what the heartbeat says
+    /// only has its `last_check` moved ([`TOUCH_INSTANCE`]: one index entry rewritten instead of
+    /// every index of the table); anything else goes through the full upsert.
+    pub fn flush_heartbeats(&self, batch: &mut Vec<Heartbeat>) -> Result<(), StoreError> {
+        coalesce_heartbeats(batch);
         for chunk in batch.chunks(HEARTBEAT_CHUNK) {
             self.write(|c| {
                 for h in chunk {
-                    c.execute(UPSERT_INSTANCE, &upsert_params(h))?;
+                    let params = upsert_params(h);
+                    if c.execute(TOUCH_INSTANCE, &params)? == 0 {
+                        c.execute(UPSERT_INSTANCE, &params)?;
+                    }
                 }
                 Ok(())
             })?;
