@@ -7,7 +7,8 @@ use crate::db::{Conn, Val};
 use crate::events::{apply_event, detect_rollback, is_heartbeat, Progress};
 use crate::model::{compare_versions, Activity, Group, InstanceStatus, Package, Severity};
 use crate::policy::{
-    decide_grant, in_windows, period_start, should_halt, GrantDecision, GroupStats, UpdatesMode, Withheld,
+    decide_grant, effective_limit, in_windows, period_start, should_halt, GrantDecision, GroupStats, SafeMode,
+    UpdatesMode, Withheld,
 };
 use boxcar_omaha::{error_code_name, Event, EventResult};
 use std::cmp::Ordering;
@@ -334,7 +335,11 @@ fn write_progress(c: &mut dyn Conn, req: &CheckIn, p: &Progress, error: Option<u
 }
 
 /// Counts for the grant decision; each query is a range scan on an index, so the cost follows the
-/// number of recent grants, not the size of the group.
+/// number of recent grants, not the size of the group. Only the counts [`decide_grant`] will look
+/// at are taken (same order as it checks them): the safe-mode counts only in safe mode, the
+/// in-flight count only while the period still has room. The others stay 0, which does not
+/// change the decision. This matters during a rollout: once the period limit is reached every
+/// check of an eligible instance lands here, under the group lock.
 fn group_stats(c: &mut dyn Conn, now: i64, g: &Group, target: &str) -> Result<GroupStats, StoreError> {
     let timeout_start = now - i64::from(g.policy.update_timeout_minutes) * 60;
     let key = || -> Vec<Val> { vec![(&g.app_id).into(), (&g.id).into()] };
@@ -343,31 +348,35 @@ fn group_stats(c: &mut dyn Conn, now: i64, g: &Group, target: &str) -> Result<Gr
         params.extend(extra);
         Ok(c.query(sql, &params)?[0].int(0) as u64)
     };
-    Ok(GroupStats {
-        granted_in_period: count(
-            c,
-            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND last_update_granted_at > $3",
-            vec![period_start(now, g.policy.period_minutes).into()],
-        )?,
-        in_progress: count(
-            c,
-            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
-             AND last_update_granted_at > $3 AND status IN (2, 6, 7)",
-            vec![timeout_start.into()],
-        )?,
-        timed_out: count(
-            c,
-            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
-             AND last_update_granted_at <= $3 AND status IN (2, 6, 7)",
-            vec![timeout_start.into()],
-        )?,
-        completed_target: count(
+    let mut stats = GroupStats::default();
+    if g.policy.safe_mode == SafeMode::On {
+        stats.completed_target = count(
             c,
             "SELECT COUNT(*) FROM (SELECT 1 FROM instances WHERE app_id = $1 AND group_id = $2 \
              AND last_update_version = $3 AND status = 4 LIMIT 1) AS x",
             vec![target.into()],
-        )?,
-    })
+        )?;
+        stats.timed_out = count(
+            c,
+            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
+             AND last_update_granted_at <= $3 AND status IN (2, 6, 7)",
+            vec![timeout_start.into()],
+        )?;
+    }
+    stats.granted_in_period = count(
+        c,
+        "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND last_update_granted_at > $3",
+        vec![period_start(now, g.policy.period_minutes).into()],
+    )?;
+    if stats.granted_in_period < effective_limit(&g.policy, stats.completed_target) {
+        stats.in_progress = count(
+            c,
+            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
+             AND last_update_granted_at > $3 AND status IN (2, 6, 7)",
+            vec![timeout_start.into()],
+        )?;
+    }
+    Ok(stats)
 }
 
 fn grant(c: &mut dyn Conn, now: i64, req: &CheckIn, g: &Group, target: &Package) -> Result<(), StoreError> {
