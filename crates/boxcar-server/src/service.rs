@@ -69,6 +69,7 @@ pub struct Fleet {
     pub metrics: Metrics,
     snapshot: RwLock<Arc<Snapshot>>,
     heartbeats: Mutex<Vec<Heartbeat>>,
+    flushing: Mutex<()>,
     limits: Limits,
 }
 
@@ -82,6 +83,7 @@ impl Fleet {
             metrics: Metrics::default(),
             snapshot: RwLock::new(Arc::new(snap)),
             heartbeats: Mutex::new(Vec::new()),
+            flushing: Mutex::new(()),
             limits: Limits::default(),
         })
     }
@@ -93,8 +95,10 @@ impl Fleet {
         Ok(())
     }
 
-    /// Writes buffered heartbeats (blocking).
+    /// Writes buffered heartbeats (blocking). Flushes do not overlap: a caller waits for one in
+    /// progress, so when this returns everything queued before the call is written.
     pub fn flush_heartbeats(&self) -> Result<usize, StoreError> {
+        let _one_at_a_time = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = std::mem::take(&mut *self.heartbeats.lock().unwrap_or_else(|p| p.into_inner()));
         let n = batch.len();
         self.store.flush_heartbeats(&mut batch)?;

@@ -2,6 +2,7 @@
 //! transaction, so that grants stay exact under concurrency and across replicas.
 
 use super::admin::{channel_package, lock_group, save_group};
+use super::heartbeat::{upsert_params, Heartbeat, UPSERT_INSTANCE};
 use super::{add_activity, Store, StoreError};
 use crate::db::{Conn, Val};
 use crate::events::{apply_event, detect_rollback, is_heartbeat, Progress};
@@ -69,123 +70,7 @@ pub enum CheckOutcome {
     Granted(Package),
 }
 
-/// A check-in that changes nothing but "last seen" (written in batches).
-#[derive(Debug, Clone)]
-pub struct Heartbeat {
-    /// Normalised app id.
-    pub app_id: String,
-    /// Machine id.
-    pub machine_id: String,
-    /// Group resolved from the track (if any).
-    pub group_id: Option<String>,
-    /// Track as sent.
-    pub track: String,
-    /// Running version.
-    pub version: String,
-    /// Architecture.
-    pub arch: String,
-    /// Client address.
-    pub ip: String,
-    /// OEM id.
-    pub oem: String,
-    /// Machine alias.
-    pub alias: String,
-    /// Unix time of the check-in.
-    pub at: i64,
-}
-
-/// Rows per heartbeat transaction.
-pub const HEARTBEAT_CHUNK: usize = 200;
-
-/// Registers or refreshes an instance; an in-flight update whose version is now running completes.
-const UPSERT_INSTANCE: &str = "INSERT INTO instances (app_id, machine_id, group_id, track, version, arch, ip, oem, alias, \
-     status, update_in_progress, first_seen, last_check) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1,0,$10,$10) \
-     ON CONFLICT (app_id, machine_id) DO UPDATE SET group_id = excluded.group_id, track = excluded.track, \
-     version = excluded.version, arch = excluded.arch, ip = excluded.ip, oem = excluded.oem, alias = excluded.alias, \
-     last_check = excluded.last_check, \
-     status = CASE WHEN instances.update_in_progress = 1 AND instances.last_update_version = excluded.version \
-       THEN 4 ELSE instances.status END, \
-     update_in_progress = CASE WHEN instances.update_in_progress = 1 AND instances.last_update_version = excluded.version \
-       THEN 0 ELSE instances.update_in_progress END";
-
-/// Moves `last_check` of an instance whose row already matches the heartbeat and whose update
-/// does not complete with it; 0 rows changed means "use [`UPSERT_INSTANCE`]". Same parameters.
-const TOUCH_INSTANCE: &str = "UPDATE instances SET last_check = $10 \
-     WHERE app_id = $1 AND machine_id = $2 AND group_id IS NOT DISTINCT FROM $3 AND track = $4 \
-     AND version = $5 AND arch = $6 AND ip = $7 AND oem = $8 AND alias = $9 \
-     AND NOT (update_in_progress = 1 AND last_update_version IS NOT DISTINCT FROM $5)";
-
-/// Sorts by instance (stable, so pushes keep their order) and drops a heartbeat when the next one
-/// is for the same instance with the same fields: writing both leaves the same row as writing the
-/// later one.
-fn coalesce_heartbeats(batch: &mut Vec<Heartbeat>) {
-    batch.sort_by(|a, b| (&a.app_id, &a.machine_id).cmp(&(&b.app_id, &b.machine_id)));
-    let mut out: Vec<Heartbeat> = Vec::with_capacity(batch.len());
-    for h in batch.drain(..) {
-        if let Some(last) = out.last_mut() {
-            if same_but_time(last, &h) {
-                *last = h;
-                continue;
-            }
-        }
-        out.push(h);
-    }
-    *batch = out;
-}
-
-fn same_but_time(a: &Heartbeat, b: &Heartbeat) -> bool {
-    a.app_id == b.app_id
-        && a.machine_id == b.machine_id
-        && a.group_id == b.group_id
-        && a.track == b.track
-        && a.version == b.version
-        && a.arch == b.arch
-        && a.ip == b.ip
-        && a.oem == b.oem
-        && a.alias == b.alias
-}
-
-fn upsert_params(h: &Heartbeat) -> [Val; 10] {
-    [
-        (&h.app_id).into(),
-        (&h.machine_id).into(),
-        h.group_id.clone().into(),
-        (&h.track).into(),
-        (&h.version).into(),
-        (&h.arch).into(),
-        (&h.ip).into(),
-        (&h.oem).into(),
-        (&h.alias).into(),
-        h.at.into(),
-    ]
-}
-
 impl Store {
-    /// Writes heartbeats in short transactions of [`HEARTBEAT_CHUNK`] rows, sorted so concurrent
-    /// flushes from several replicas lock rows in the same order. Short transactions matter: a
-    /// grant holds its group's lock while it upserts its instance, so a long flush holding instance
-    /// rows would stall every grant of the group behind it.
-    ///
-    /// Repeats of the same heartbeat within the batch are written once (the last one: the same
-    /// final row as writing them all). An instance whose row already says what the heartbeat says
-    /// only has its `last_check` moved ([`TOUCH_INSTANCE`]: one index entry rewritten instead of
-    /// every index of the table); anything else goes through the full upsert.
-    pub fn flush_heartbeats(&self, batch: &mut Vec<Heartbeat>) -> Result<(), StoreError> {
-        coalesce_heartbeats(batch);
-        for chunk in batch.chunks(HEARTBEAT_CHUNK) {
-            self.write(|c| {
-                for h in chunk {
-                    let params = upsert_params(h);
-                    if c.execute(TOUCH_INSTANCE, &params)? == 0 {
-                        c.execute(UPSERT_INSTANCE, &params)?;
-                    }
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
-    }
-
     /// Handles a check-in that may change state: events, rollbacks, grants.
     pub fn check_in(&self, now: i64, req: &CheckIn) -> Result<CheckOutcome, StoreError> {
         self.write(|c| {
