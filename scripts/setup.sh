@@ -7,10 +7,16 @@ export DEBIAN_FRONTEND=noninteractive
 # postgresql, chromium: the update server's second database and dashboard tests.
 # cgpt, dbus: slot attributes and the update_engine D-Bus API (update agent).
 # etcd-server/-client: the etcd reboot lock; erofs-utils, squashfs-tools: sysext.
+# qemu-system-x86..linux-image-amd64: the QEMU test bed (crates/boxcar-testbed):
+# QEMU, OVMF, busybox for test initramfs images, mtools/dosfstools for ESPs
+# made without mounting, systemd-boot and its UKI stub, objcopy, the Debian
+# kernel (PVH vmlinux extracted from it) and its modules, xz to unpack it.
 pkgs=(ignition openssl ca-certificates build-essential pkg-config git
       gdisk fdisk e2fsprogs xfsprogs btrfs-progs dosfstools mdadm cryptsetup-bin
       postgresql chromium chromium-driver
-      cgpt dbus zstd etcd-server etcd-client erofs-utils squashfs-tools)
+      cgpt dbus zstd etcd-server etcd-client erofs-utils squashfs-tools
+      qemu-system-x86 qemu-utils ovmf busybox-static mtools systemd-boot-efi cpio
+      binutils xz-utils kmod linux-image-amd64)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
