@@ -61,7 +61,17 @@ fn probe_kvm() -> bool {
     let Ok(dir) = tempfile::tempdir() else { return false };
     let log = dir.path().join("serial.log");
     let child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "kvm", "-cpu", "host", "-machine", "pc", "-m", "256", "-nodefaults"])
+        .args([
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+            "-machine",
+            "pc",
+            "-m",
+            "256",
+            "-nodefaults",
+        ])
         .args(["-display", "none", "-no-reboot", "-serial"])
         .arg(format!("file:{}", log.display()))
         .arg("-kernel")

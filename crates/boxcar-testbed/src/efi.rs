@@ -36,7 +36,12 @@ impl EspImage {
             std::fs::remove_file(path).map_err(TestbedError::io("replacing", path))?;
         }
         let kib = (size_mib * 1024).to_string();
-        tool::run(Command::new("mkfs.vfat").args(["-C", "-F", "32", "-n", "EFI-SYSTEM"]).arg(path).arg(kib))?;
+        tool::run(
+            Command::new("mkfs.vfat")
+                .args(["-C", "-F", "32", "-n", "EFI-SYSTEM"])
+                .arg(path)
+                .arg(kib),
+        )?;
         Ok(EspImage { path: path.into() })
     }
 
@@ -47,14 +52,25 @@ impl EspImage {
         let mut dir = String::new();
         if let Some((parent, _)) = dest.rsplit_once('/') {
             for part in parent.split('/') {
-                dir = if dir.is_empty() { part.to_string() } else { format!("{dir}/{part}") };
+                dir = if dir.is_empty() {
+                    part.to_string()
+                } else {
+                    format!("{dir}/{part}")
+                };
                 let exists = tool::run(mtools("mdir").arg("-i").arg(&self.path).arg(format!("::/{dir}"))).is_ok();
                 if !exists {
                     tool::run(mtools("mmd").arg("-i").arg(&self.path).arg(format!("::/{dir}")))?;
                 }
             }
         }
-        tool::run(mtools("mcopy").arg("-o").arg("-i").arg(&self.path).arg(host).arg(format!("::/{dest}")))?;
+        tool::run(
+            mtools("mcopy")
+                .arg("-o")
+                .arg("-i")
+                .arg(&self.path)
+                .arg(host)
+                .arg(format!("::/{dest}")),
+        )?;
         Ok(self)
     }
 
@@ -108,7 +124,9 @@ pub fn gpt_disk_with_esp(out: &Path, esp: &Path) -> Result<()> {
         .expect("piped")
         .write_all(script.as_bytes())
         .map_err(TestbedError::io("feeding sfdisk for", out))?;
-    let res = child.wait_with_output().map_err(TestbedError::io("running sfdisk on", out))?;
+    let res = child
+        .wait_with_output()
+        .map_err(TestbedError::io("running sfdisk on", out))?;
     if !res.status.success() {
         return Err(TestbedError::Tool {
             tool: "sfdisk".into(),
@@ -120,8 +138,10 @@ pub fn gpt_disk_with_esp(out: &Path, esp: &Path) -> Result<()> {
         .write(true)
         .open(out)
         .map_err(TestbedError::io("opening", out))?;
-    f.seek(SeekFrom::Start(ESP_OFFSET)).map_err(TestbedError::io("seeking in", out))?;
-    f.write_all(&esp_bytes).map_err(TestbedError::io("writing ESP into", out))?;
+    f.seek(SeekFrom::Start(ESP_OFFSET))
+        .map_err(TestbedError::io("seeking in", out))?;
+    f.write_all(&esp_bytes)
+        .map_err(TestbedError::io("writing ESP into", out))?;
     Ok(())
 }
 
@@ -129,7 +149,11 @@ pub fn gpt_disk_with_esp(out: &Path, esp: &Path) -> Result<()> {
 /// `image` (read with `mdir`, nothing mounted).
 pub fn list_fat_dir(image: &Path, offset: u64, dir: &str) -> Result<Vec<String>> {
     let spec = format!("{}@@{offset}", image.display());
-    let out = tool::run(mtools("mdir").args(["-b", "-i", &spec]).arg(format!("::/{}", dir.trim_matches('/'))))?;
+    let out = tool::run(
+        mtools("mdir")
+            .args(["-b", "-i", &spec])
+            .arg(format!("::/{}", dir.trim_matches('/'))),
+    )?;
     Ok(String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|l| l.trim().rsplit('/').next().map(str::to_string))
@@ -157,7 +181,9 @@ pub fn build_uki(kernel: &Path, initrd: &Path, cmdline: &str, os_release: &str, 
             hint: "install systemd-boot-efi (scripts/setup.sh)",
         });
     }
-    let klen = std::fs::metadata(kernel).map_err(TestbedError::io("reading", kernel))?.len();
+    let klen = std::fs::metadata(kernel)
+        .map_err(TestbedError::io("reading", kernel))?
+        .len();
     let dir = tempfile::tempdir().map_err(TestbedError::io("creating", std::env::temp_dir()))?;
     let (osrel, cmd) = (dir.path().join("os-release"), dir.path().join("cmdline"));
     std::fs::write(&osrel, os_release).map_err(TestbedError::io("writing", &osrel))?;

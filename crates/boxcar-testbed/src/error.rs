@@ -14,7 +14,11 @@ pub enum TestbedError {
     #[error("starting {tool}: {source} (run scripts/setup.sh to install it)")]
     Spawn { tool: String, source: std::io::Error },
     #[error("{tool} failed ({status}): {stderr}")]
-    Tool { tool: String, status: String, stderr: String },
+    Tool {
+        tool: String,
+        status: String,
+        stderr: String,
+    },
     #[error("no host kernel found: {0}")]
     NoKernel(String),
     #[error("kernel image {path}: {cause}")]

@@ -54,7 +54,9 @@ impl Initramfs {
     /// stdio before any devtmpfs exists) and the usual directories.
     pub fn new() -> Self {
         let mut s = Self::default();
-        for d in ["dev", "proc", "sys", "tmp", "run", "mnt", "etc", "bin", "sbin", "usr/bin", "usr/sbin"] {
+        for d in [
+            "dev", "proc", "sys", "tmp", "run", "mnt", "etc", "bin", "sbin", "usr/bin", "usr/sbin",
+        ] {
             s.dir(d);
         }
         s.entries
@@ -177,9 +179,11 @@ impl Initramfs {
     /// Writes the gzip-compressed archive to `path`.
     pub fn write_gz(&self, path: &Path) -> Result<()> {
         let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let err = TestbedError::io("compressing initramfs for", path);
-        enc.write_all(&self.to_cpio()).map_err(TestbedError::io("compressing initramfs for", path))?;
-        let gz = enc.finish().map_err(err)?;
+        enc.write_all(&self.to_cpio())
+            .map_err(TestbedError::io("compressing initramfs for", path))?;
+        let gz = enc
+            .finish()
+            .map_err(TestbedError::io("compressing initramfs for", path))?;
         std::fs::write(path, gz).map_err(TestbedError::io("writing", path))
     }
 }
@@ -215,7 +219,10 @@ mod tests {
     #[test]
     fn ldd_lines() {
         let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x7f)\n\t/lib64/ld-linux-x86-64.so.2 (0x7f)\n\tlibgone.so => not found\n";
-        assert_eq!(parse_ldd(out), ["/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"]);
+        assert_eq!(
+            parse_ldd(out),
+            ["/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"]
+        );
     }
 
     #[test]

@@ -47,7 +47,9 @@ impl HostKernel {
                 "no {}/vmlinuz-* with modules in {}{} (install linux-image-amd64: scripts/setup.sh)",
                 boot.display(),
                 modules.display(),
-                wanted.map(|w| format!(" matching BOXCAR_TESTBED_KERNEL={w}")).unwrap_or_default()
+                wanted
+                    .map(|w| format!(" matching BOXCAR_TESTBED_KERNEL={w}"))
+                    .unwrap_or_default()
             ))
         })?;
         Ok(HostKernel {
@@ -154,7 +156,9 @@ pub fn payload_range(bz: &[u8]) -> Result<Range<usize>, String> {
     }
     let version = u16::from_le_bytes([bz[0x206], bz[0x207]]);
     if version < 0x208 {
-        return Err(format!("boot protocol {version:#x} has no payload fields (needs 2.08+)"));
+        return Err(format!(
+            "boot protocol {version:#x} has no payload fields (needs 2.08+)"
+        ));
     }
     let sects = match bz[0x1f1] {
         0 => 4,

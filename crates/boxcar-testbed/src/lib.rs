@@ -9,6 +9,7 @@
 //! docs/testbed.md for how to write a scenario and what boots cost here.
 
 pub mod accel;
+pub mod cargo;
 pub mod config;
 pub mod cpio;
 pub mod efi;

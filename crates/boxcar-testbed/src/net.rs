@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 /// QEMU binds it right after).
 pub fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(TestbedError::io("binding", "127.0.0.1:0"))?;
-    let port = l.local_addr().map_err(TestbedError::io("binding", "127.0.0.1:0"))?.port();
+    let port = l
+        .local_addr()
+        .map_err(TestbedError::io("binding", "127.0.0.1:0"))?
+        .port();
     Ok(port)
 }
 
@@ -42,7 +45,8 @@ pub fn parse_response(raw: &[u8]) -> std::result::Result<Response, String> {
 
 fn get_once(port: u16, path: &str) -> std::result::Result<Response, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
     let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut raw = Vec::new();

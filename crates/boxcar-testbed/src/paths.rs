@@ -38,17 +38,20 @@ pub fn cache_dir() -> PathBuf {
 /// Where one test's failed-run logs are kept:
 /// `<target>/test-artefacts/testbed/<test>/`.
 pub fn artefact_dir(test: &str) -> PathBuf {
-    target_dir()
-        .join("test-artefacts")
-        .join("testbed")
-        .join(sanitize(test))
+    target_dir().join("test-artefacts").join("testbed").join(sanitize(test))
 }
 
 /// Test names become directory names: anything but `[A-Za-z0-9._-]` → `_`.
 pub fn sanitize(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() || s.starts_with('.') {
         format!("_{s}")

@@ -64,7 +64,8 @@ impl LogCursor {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(TestbedError::io("reading", path)(e)),
         };
-        f.seek(SeekFrom::Start(self.pos)).map_err(TestbedError::io("reading", path))?;
+        f.seek(SeekFrom::Start(self.pos))
+            .map_err(TestbedError::io("reading", path))?;
         let mut buf = Vec::new();
         f.read_to_end(&mut buf).map_err(TestbedError::io("reading", path))?;
         self.pos += buf.len() as u64;
@@ -105,7 +106,10 @@ mod tests {
     fn splits_crlf_and_keeps_partial_lines() {
         let mut s = LineSplitter::default();
         assert_eq!(s.feed(b"Booting from ROM..\x1b[2J"), Vec::<String>::new());
-        assert_eq!(s.feed(b"BOXCAR_MARK up\r\nsec"), ["Booting from ROM..[2JBOXCAR_MARK up"]);
+        assert_eq!(
+            s.feed(b"BOXCAR_MARK up\r\nsec"),
+            ["Booting from ROM..[2JBOXCAR_MARK up"]
+        );
         assert_eq!(s.pending(), "sec");
         assert_eq!(s.feed(b"ond\n"), ["second"]);
     }
@@ -122,6 +126,6 @@ mod tests {
         f.write_all(b"\nd\n").unwrap();
         assert_eq!(c.poll(&p).unwrap(), ["c", "d"]);
         assert_eq!(tail(&p, 2), "c\nd");
-        assert_eq!(tail(&dir.path().join("none"), 2).contains("unreadable"), true);
+        assert!(tail(&dir.path().join("none"), 2).contains("unreadable"));
     }
 }

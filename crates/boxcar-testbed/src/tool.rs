@@ -38,9 +38,7 @@ pub fn describe(cmd: &Command) -> String {
 
 /// Quotes one argument for a copy-pasteable shell line.
 pub fn shell_quote(a: &str) -> String {
-    let plain = !a.is_empty()
-        && a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_=,.:/+@%".contains(c));
+    let plain = !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_=,.:/+@%".contains(c));
     if plain {
         a.to_string()
     } else {

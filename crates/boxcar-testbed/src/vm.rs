@@ -149,6 +149,7 @@ impl VmBuilder {
             ports,
             exit: None,
             runs: 0,
+            started: Instant::now(),
             _guard: guard,
         };
         vm.spawn()?;
@@ -188,7 +189,10 @@ impl VmBuilder {
                 }
                 let vars = dir.join("OVMF_VARS.fd");
                 std::fs::copy(&ovmf.vars_template, &vars).map_err(TestbedError::io("copying", &vars))?;
-                let code = format!("if=pflash,format=raw,unit=0,readonly=on,file={}", qemu_escape(&ovmf.code));
+                let code = format!(
+                    "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                    qemu_escape(&ovmf.code)
+                );
                 let vars = format!("if=pflash,format=raw,unit=1,file={}", qemu_escape(&vars));
                 push(&["-drive", &code, "-drive", &vars]);
             }
@@ -240,7 +244,12 @@ fn drive_option(i: usize, d: &Disk, work: &Path) -> Result<String> {
         DiskMode::Overlay => {
             let overlay = work.join(format!("disk{i}.qcow2"));
             let src = std::path::absolute(&d.path).map_err(TestbedError::io("resolving", &d.path))?;
-            tool::run(Command::new("qemu-img").args(["create", "-q", "-f", "qcow2", "-F", d.format.name(), "-b"]).arg(&src).arg(&overlay))?;
+            tool::run(
+                Command::new("qemu-img")
+                    .args(["create", "-q", "-f", "qcow2", "-F", d.format.name(), "-b"])
+                    .arg(&src)
+                    .arg(&overlay),
+            )?;
             (overlay, DiskFormat::Qcow2, "")
         }
     };
@@ -265,6 +274,8 @@ pub struct Vm {
     ports: BTreeMap<u16, u16>,
     exit: Option<Exit>,
     runs: u32,
+    /// When the current QEMU process was started.
+    started: Instant,
     _guard: MutexGuard<'static, ()>,
 }
 
@@ -299,6 +310,7 @@ impl Vm {
                 source,
             })?;
         self.child = Some(child);
+        self.started = Instant::now();
         self.exit = None;
         Ok(())
     }
@@ -306,6 +318,11 @@ impl Vm {
     /// The serial console log (all runs of this VM, appended).
     pub fn serial_log(&self) -> PathBuf {
         self.dir.join("serial.log")
+    }
+
+    /// Time since the current QEMU process started (boot timings).
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// This VM's artefact directory.
@@ -337,7 +354,9 @@ impl Vm {
         let Some(child) = self.child.as_mut() else {
             return Ok(None);
         };
-        let status = child.try_wait().map_err(TestbedError::io("waiting for", "qemu-system-x86_64"))?;
+        let status = child
+            .try_wait()
+            .map_err(TestbedError::io("waiting for", "qemu-system-x86_64"))?;
         Ok(status.map(|s| {
             let e = decode(s.code(), &self.stderr_text());
             tracing::info!(vm = %self.name, exit = ?e, "QEMU exited");

@@ -40,7 +40,9 @@ fn pvh_boot_fw_cfg_http_and_verdict() {
     let k = kernel();
     let token = nonce();
     let page = format!("<h1>boxcar testbed {token}</h1>\n");
-    let config = format!(r#"{{"ignition":{{"version":"3.3.0"}},"storage":{{"files":[{{"path":"/etc/token","contents":{{"source":"data:,{token}"}}}}]}}}}"#);
+    let config = format!(
+        r#"{{"ignition":{{"version":"3.3.0"}},"storage":{{"files":[{{"path":"/etc/token","contents":{{"source":"data:,{token}"}}}}]}}}}"#
+    );
     let mut initrd = Initramfs::busybox().unwrap();
     initrd
         .modules(&k, &["qemu_fw_cfg", "virtio_pci", "virtio_net"])
@@ -63,7 +65,7 @@ fn pvh_boot_fw_cfg_http_and_verdict() {
     .start()
     .unwrap();
     vm.wait_for("BOXCAR_MARK boot", PVH_TIMEOUT).unwrap();
-    eprintln!("pvh: marker after {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("pvh: first marker {:.1} s after QEMU start", vm.uptime().as_secs_f64());
 
     let line = vm.wait_for("BOXCAR_MARK fwcfg-flatcar", PVH_TIMEOUT).unwrap();
     assert_eq!(field(&line, "sha"), Some(expect.as_str()), "{line}");
@@ -83,7 +85,11 @@ fn pvh_boot_fw_cfg_http_and_verdict() {
 
     vm.wait_for("BOXCAR_MARK verdict", PVH_TIMEOUT).unwrap();
     assert_eq!(vm.wait_exit(PVH_TIMEOUT).unwrap(), Exit::Pass);
-    eprintln!("pvh: whole run {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "pvh: QEMU exit {:.1} s after start, {:.1} s since the test started (incl. waiting for the VM lock)",
+        vm.uptime().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
@@ -100,19 +106,32 @@ fn failing_guest_gives_fail_verdict_log_tail_and_kept_artefacts() {
 
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut vm = VmBuilder::new(name, pvh(&k, &initrd_path, "")).start().unwrap();
-        let err = vm.wait_for("BOXCAR_MARK never-printed", PVH_TIMEOUT).unwrap_err().to_string();
+        let err = vm
+            .wait_for("BOXCAR_MARK never-printed", PVH_TIMEOUT)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("QEMU exited"), "{err}");
-        assert!(err.contains(&format!("about-to-fail {token}")), "log tail missing: {err}");
+        assert!(
+            err.contains(&format!("about-to-fail {token}")),
+            "log tail missing: {err}"
+        );
         assert_eq!(vm.wait_exit(PVH_TIMEOUT).unwrap(), Exit::Fail(5));
         assert!(vm.dir().join("qemu.cmdline").is_file());
         panic!("deliberate failure {token}");
     }));
     let msg = *outcome.unwrap_err().downcast::<String>().unwrap();
-    assert_eq!(msg, format!("deliberate failure {token}"), "an assertion failed inside the run");
+    assert_eq!(
+        msg,
+        format!("deliberate failure {token}"),
+        "an assertion failed inside the run"
+    );
     let serial = std::fs::read_to_string(artefacts.join("serial.log")).unwrap();
     assert!(serial.contains(&format!("about-to-fail {token}")));
     let cmdline = std::fs::read_to_string(artefacts.join("qemu.cmdline")).unwrap();
-    assert!(cmdline.contains("isa-debug-exit") && cmdline.contains("-kernel"), "{cmdline}");
+    assert!(
+        cmdline.contains("isa-debug-exit") && cmdline.contains("-kernel"),
+        "{cmdline}"
+    );
     assert!(artefacts.join("qemu.stderr").is_file());
     std::fs::remove_dir_all(&artefacts).unwrap();
 }

@@ -111,13 +111,21 @@ fn verity_usr_opens_mounts_read_only_and_a_flipped_block_fails_with_eio() {
     assert!(line.ends_with("write=refused"), "{line}");
 
     let line = vm.wait_for("BOXCAR_MARK bad open=", PVH_TIMEOUT).unwrap();
-    assert!(line.ends_with("open=ok"), "a data flip is only seen when the block is read: {line}");
+    assert!(
+        line.ends_with("open=ok"),
+        "a data flip is only seen when the block is read: {line}"
+    );
     let line = vm.wait_for("BOXCAR_MARK bad hello=", PVH_TIMEOUT).unwrap();
-    assert_eq!(field(&line, "hello"), Some(token.as_str()), "untouched blocks stay readable: {line}");
+    assert_eq!(
+        field(&line, "hello"),
+        Some(token.as_str()),
+        "untouched blocks stay readable: {line}"
+    );
     let err = field(&line, "canary-error").unwrap_or_else(|| panic!("corrupted block was read: {line}"));
     assert!(err.contains("Input/output_error"), "{line}");
     let line = vm.wait_for("BOXCAR_MARK dmesg", PVH_TIMEOUT).unwrap();
     let reports: u32 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(reports >= 1, "kernel should log the corrupted data block: {line}");
     assert_eq!(vm.wait_exit(PVH_TIMEOUT).unwrap(), Exit::Pass);
+    eprintln!("verity: QEMU exit {:.1} s after start", vm.uptime().as_secs_f64());
 }

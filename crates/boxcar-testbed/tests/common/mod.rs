@@ -39,5 +39,6 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Value after `key=` in a marker line, e.g. `field(line, "sha")`.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
