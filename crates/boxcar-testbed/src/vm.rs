@@ -31,7 +31,7 @@ pub struct VmBuilder {
     machine: Machine,
     memory_mib: u32,
     smp: u32,
-    accel: Accel,
+    accel: Option<Accel>,
     boot: Boot,
     disks: Vec<Disk>,
     ignition: Option<(Vec<u8>, IgnitionKey)>,
@@ -43,7 +43,7 @@ pub struct VmBuilder {
 
 impl VmBuilder {
     /// A VM for test `name` (names its artefact directory): 512 MiB, 1 CPU,
-    /// accelerator detected, isa-debug-exit present, exits on reboot.
+    /// accelerator detected at start, isa-debug-exit present, exits on reboot.
     pub fn new(name: &str, boot: Boot) -> Self {
         let machine = match boot {
             Boot::Uefi(_) => Machine::Q35,
@@ -54,7 +54,7 @@ impl VmBuilder {
             machine,
             memory_mib: 512,
             smp: 1,
-            accel: Accel::detect(),
+            accel: None,
             boot,
             disks: Vec::new(),
             ignition: None,
@@ -85,7 +85,7 @@ impl VmBuilder {
 
     /// Overrides the detected accelerator.
     pub fn accel(mut self, a: Accel) -> Self {
-        self.accel = a;
+        self.accel = Some(a);
         self
     }
 
@@ -123,6 +123,8 @@ impl VmBuilder {
     /// Prepares the artefact directory and starts QEMU. Holds the VM lock
     /// until the [`Vm`] is dropped.
     pub fn start(self) -> Result<Vm> {
+        self.validate()?;
+        let accel = self.accel.unwrap_or_else(Accel::detect);
         let guard = VM_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let dir = paths::artefact_dir(&self.name);
         if dir.exists() {
@@ -137,7 +139,13 @@ impl VmBuilder {
         for g in &self.forwards {
             ports.insert(*g, net::free_port()?);
         }
-        let args = self.args(&dir, work.path(), &ports)?;
+        let args = match self.args(accel, &dir, work.path(), &ports) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let mut vm = Vm {
             name: self.name,
             dir,
@@ -156,12 +164,36 @@ impl VmBuilder {
         Ok(vm)
     }
 
-    fn args(&self, dir: &Path, work: &Path, ports: &BTreeMap<u16, u16>) -> Result<Vec<String>> {
+    /// Checks that every file the command line names exists, before
+    /// anything is created or started.
+    fn validate(&self) -> Result<()> {
+        let mut files: Vec<(&PathBuf, &'static str)> = Vec::new();
+        match &self.boot {
+            Boot::Uefi(o) => {
+                let hint = "install Debian's ovmf (scripts/setup.sh)";
+                files.extend([(&o.code, hint), (&o.vars_template, hint)]);
+            }
+            Boot::Direct { kernel, initrd, .. } => {
+                files.push((kernel, "kernel for direct boot"));
+                files.extend(initrd.iter().map(|i| (i, "initrd for direct boot")));
+            }
+        }
+        files.extend(self.disks.iter().map(|d| (&d.path, "disk image to attach")));
+        match files.into_iter().find(|(p, _)| !p.is_file()) {
+            Some((path, hint)) => Err(TestbedError::Missing {
+                path: path.clone(),
+                hint,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn args(&self, accel: Accel, dir: &Path, work: &Path, ports: &BTreeMap<u16, u16>) -> Result<Vec<String>> {
         let mut a: Vec<String> = Vec::new();
         let mut push = |v: &[&str]| a.extend(v.iter().map(|s| s.to_string()));
         push(&["-machine", self.machine.name(), "-m", &self.memory_mib.to_string()]);
         push(&["-smp", &self.smp.to_string()]);
-        match self.accel {
+        match accel {
             Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
             Accel::Tcg => push(&["-accel", "tcg"]),
         }
@@ -179,14 +211,6 @@ impl VmBuilder {
         }
         match &self.boot {
             Boot::Uefi(ovmf) => {
-                for p in [&ovmf.code, &ovmf.vars_template] {
-                    if !p.is_file() {
-                        return Err(TestbedError::Missing {
-                            path: p.clone(),
-                            hint: "install Debian's ovmf (scripts/setup.sh)",
-                        });
-                    }
-                }
                 let vars = dir.join("OVMF_VARS.fd");
                 std::fs::copy(&ovmf.vars_template, &vars).map_err(TestbedError::io("copying", &vars))?;
                 let code = format!(
@@ -232,12 +256,6 @@ impl VmBuilder {
 
 /// `-drive` value for disk `i`; creates the overlay for [`DiskMode::Overlay`].
 fn drive_option(i: usize, d: &Disk, work: &Path) -> Result<String> {
-    if !d.path.is_file() {
-        return Err(TestbedError::Missing {
-            path: d.path.clone(),
-            hint: "disk image to attach",
-        });
-    }
     let (file, format, extra) = match d.mode {
         DiskMode::Snapshot => (d.path.clone(), d.format, ",snapshot=on"),
         DiskMode::Writable => (d.path.clone(), d.format, ""),
@@ -472,5 +490,32 @@ impl Drop for Vm {
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_inputs_are_named_and_nothing_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let kernel = dir.path().join("vmlinux");
+        std::fs::write(&kernel, b"x").unwrap();
+        let boot = Boot::Direct {
+            kernel,
+            initrd: Some(dir.path().join("missing-initrd.gz")),
+            append: String::new(),
+        };
+        let name = "unit_missing_inputs";
+        let err = VmBuilder::new(name, boot).start().unwrap_err().to_string();
+        assert!(err.contains("missing-initrd.gz") && err.contains("initrd"), "{err}");
+        assert!(!paths::artefact_dir(name).exists());
+        let err = VmBuilder::new(name, Boot::Uefi(crate::Ovmf::debian()))
+            .disk(Disk::new(dir.path().join("nope.qcow2"), DiskMode::Overlay))
+            .start()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope.qcow2"), "{err}");
     }
 }
