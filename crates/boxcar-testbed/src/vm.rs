@@ -338,6 +338,14 @@ impl Vm {
         self.dir.join("serial.log")
     }
 
+    /// The qcow2 overlay of disk `index` (0 = `/dev/vda`) when it was added
+    /// with [`DiskMode::Overlay`]: where the guest's writes went. Read it
+    /// back with `qemu-img convert` after power-off.
+    pub fn overlay(&self, index: usize) -> Option<PathBuf> {
+        let p = self.work.path().join(format!("disk{index}.qcow2"));
+        p.is_file().then_some(p)
+    }
+
     /// Time since the current QEMU process started (boot timings).
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()

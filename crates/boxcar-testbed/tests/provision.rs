@@ -1,13 +1,14 @@
 //! boxcar-provision inside a PVH guest: the real binary (with its shared
 //! libraries) runs from a busybox initramfs, reads the Ignition config from
 //! QEMU fw_cfg, and writes files under a root on a virtio disk. The guest
-//! checks the result and prints markers; the host reads the ext4 image back
-//! with debugfs after power-off.
+//! checks the result and prints markers. The disk is a qcow2 overlay over
+//! the ext4 image: after power-off the source is unchanged and the host
+//! reads the guest's writes back from the overlay with debugfs.
 
 mod common;
 
 use boxcar_testbed::{cargo, tool, Disk, DiskMode, Exit, IgnitionKey, Initramfs, VmBuilder};
-use common::{field, kernel, nonce, pvh, PVH_TIMEOUT};
+use common::{field, kernel, nonce, pvh, sha256_hex, PVH_TIMEOUT};
 use std::path::Path;
 use std::process::Command;
 
@@ -42,6 +43,7 @@ fn boxcar_provision_in_guest_reads_fw_cfg_and_writes_the_root_disk() {
     std::fs::File::create(&disk).unwrap().set_len(64 << 20).unwrap();
     tool::run(Command::new("mkfs.ext4").args(["-q", "-F", "-L", "ROOT"]).arg(&disk)).unwrap();
 
+    let source_digest = sha256_hex(&std::fs::read(&disk).unwrap());
     let mut initrd = Initramfs::busybox().unwrap();
     initrd
         .modules(&k, &["virtio_pci", "virtio_blk", "ext4", "qemu_fw_cfg"])
@@ -57,7 +59,7 @@ fn boxcar_provision_in_guest_reads_fw_cfg_and_writes_the_root_disk() {
         "boxcar_provision_in_guest_reads_fw_cfg_and_writes_the_root_disk",
         pvh(&k, &initrd_path, ""),
     )
-    .disk(Disk::new(&disk, DiskMode::Writable))
+    .disk(Disk::new(&disk, DiskMode::Overlay))
     .ignition(config, IgnitionKey::Flatcar)
     .start()
     .unwrap();
@@ -71,6 +73,21 @@ fn boxcar_provision_in_guest_reads_fw_cfg_and_writes_the_root_disk() {
     assert_eq!(vm.wait_exit(PVH_TIMEOUT).unwrap(), Exit::Pass);
     eprintln!("provision: QEMU exit {:.1} s after start", vm.uptime().as_secs_f64());
 
+    assert_eq!(
+        sha256_hex(&std::fs::read(&disk).unwrap()),
+        source_digest,
+        "source image modified"
+    );
+    let written = dir.path().join("written.raw");
+    let overlay = vm.overlay(0).expect("overlay of disk 0");
+    tool::run(
+        Command::new("qemu-img")
+            .args(["convert", "-O", "raw"])
+            .arg(&overlay)
+            .arg(&written),
+    )
+    .unwrap();
+    let disk = written;
     let motd = tool::run(Command::new("debugfs").args(["-R", "cat /etc/motd"]).arg(&disk)).unwrap();
     assert_eq!(String::from_utf8_lossy(&motd), format!("hello-{token}"));
     let result = tool::run(

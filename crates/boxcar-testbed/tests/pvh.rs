@@ -6,7 +6,7 @@
 mod common;
 
 use boxcar_testbed::net::http_get;
-use boxcar_testbed::{paths, Exit, IgnitionKey, Initramfs, VmBuilder};
+use boxcar_testbed::{paths, Disk, DiskMode, Exit, IgnitionKey, Initramfs, OnReboot, VmBuilder};
 use common::{field, kernel, nonce, pvh, sha256_hex, PVH_TIMEOUT};
 use std::time::{Duration, Instant};
 
@@ -134,4 +134,51 @@ fn failing_guest_gives_fail_verdict_log_tail_and_kept_artefacts() {
     );
     assert!(artefacts.join("qemu.stderr").is_file());
     std::fs::remove_dir_all(&artefacts).unwrap();
+}
+
+/// Guest: on the first boot write a token to /dev/vda and reboot; on the
+/// second (the disk holds the token) report it and pass.
+const REBOOT_INIT: &str = r#"
+seen=$(dd if=/dev/vda bs=16 count=1 2>/dev/null)
+if [ "$seen" = "$(cmdline_arg boxcar.token)" ]; then
+  mark second-boot token=$seen
+  verdict 0
+fi
+mark first-boot
+printf '%s' "$(cmdline_arg boxcar.token)" | dd of=/dev/vda bs=16 count=1 conv=fsync 2>/dev/null
+reboot -f
+"#;
+
+#[test]
+fn guest_reboot_resets_in_place_and_keeps_overlay_writes() {
+    let k = kernel();
+    let token = nonce();
+    let mut initrd = Initramfs::busybox().unwrap();
+    initrd
+        .modules(&k, &["virtio_pci", "virtio_blk"])
+        .unwrap()
+        .init(REBOOT_INIT);
+    let dir = tempfile::tempdir().unwrap();
+    let initrd_path = dir.path().join("initrd.gz");
+    initrd.write_gz(&initrd_path).unwrap();
+    let disk = dir.path().join("state.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+
+    let mut vm = VmBuilder::new(
+        "guest_reboot_resets_in_place_and_keeps_overlay_writes",
+        pvh(&k, &initrd_path, &format!("boxcar.token={token}")),
+    )
+    .disk(Disk::new(&disk, DiskMode::Overlay))
+    .on_reboot(OnReboot::Reset)
+    .start()
+    .unwrap();
+    vm.wait_for("BOXCAR_MARK first-boot", PVH_TIMEOUT).unwrap();
+    let line = vm.wait_for("BOXCAR_MARK second-boot", PVH_TIMEOUT).unwrap();
+    assert_eq!(field(&line, "token"), Some(token.as_str()), "{line}");
+    assert_eq!(vm.wait_exit(PVH_TIMEOUT).unwrap(), Exit::Pass);
+    assert_eq!(
+        std::fs::read(&disk).unwrap(),
+        vec![0u8; 1 << 20],
+        "source image modified"
+    );
 }
