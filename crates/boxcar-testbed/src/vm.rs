@@ -395,21 +395,31 @@ impl Vm {
     /// Lines are consumed: the next call scans from the line after it.
     /// Fails with the log tail on timeout or when QEMU exits first.
     pub fn wait_for(&mut self, marker: &str, timeout: Duration) -> Result<String> {
+        self.wait_for_any(&[marker], timeout).map(|(_, line)| line)
+    }
+
+    /// Like [`Vm::wait_for`] for the first line containing any of
+    /// `markers` (e.g. a success and a failure marker); returns which one
+    /// (its index) and the line.
+    pub fn wait_for_any(&mut self, markers: &[&str], timeout: Duration) -> Result<(usize, String)> {
         let start = Instant::now();
         let log = self.serial_log();
+        let find = |line: &str| markers.iter().position(|m| line.contains(m));
         loop {
             let exited = self.poll_exit()?;
             let new = self.cursor.poll(&log)?;
             self.unread.extend(new);
             while let Some(line) = self.unread.pop_front() {
-                if line.contains(marker) {
+                if let Some(i) = find(&line) {
                     tracing::debug!(vm = %self.name, %line, secs = start.elapsed().as_secs_f64(), "marker");
-                    return Ok(line);
+                    return Ok((i, line));
                 }
             }
             let why = match exited {
-                Some(e) if !self.cursor.pending().contains(marker) => format!("QEMU exited: {e:?}"),
-                Some(_) => return Ok(self.cursor.pending()),
+                Some(e) => match find(&self.cursor.pending()) {
+                    Some(i) => return Ok((i, self.cursor.pending())),
+                    None => format!("QEMU exited: {e:?}"),
+                },
                 None if start.elapsed() >= timeout => "timeout".into(),
                 None => {
                     std::thread::sleep(Duration::from_millis(100));
@@ -417,7 +427,7 @@ impl Vm {
                 }
             };
             return Err(TestbedError::MarkerTimeout {
-                marker: marker.into(),
+                marker: markers.join(" | "),
                 secs: timeout.as_secs(),
                 why,
                 tail: tail(&log, TAIL_LINES),
