@@ -65,6 +65,18 @@ impl VmBuilder {
         }
     }
 
+    /// A Boxcar disk image (raw or qcow2) booted like a cloud VM: q35, OVMF
+    /// (per-VM vars), 1 GiB, the image behind a qcow2 overlay (source
+    /// untouched, writes kept across [`Vm::restart`]), the config on both
+    /// fw_cfg names, guest reboots reset in place.
+    pub fn boxcar_image(name: &str, image: &Path, config: impl Into<Vec<u8>>) -> Self {
+        VmBuilder::new(name, Boot::Uefi(crate::Ovmf::debian()))
+            .memory_mib(1024)
+            .disk(Disk::new(image, DiskMode::Overlay))
+            .ignition(config, IgnitionKey::Both)
+            .on_reboot(OnReboot::Reset)
+    }
+
     /// Machine type (default: q35 for UEFI, pc for direct boot).
     pub fn machine(mut self, m: Machine) -> Self {
         self.machine = m;
