@@ -9,6 +9,7 @@
 //! docs/testbed.md for how to write a scenario and what boots cost here.
 
 pub mod accel;
+mod builder;
 pub mod cargo;
 pub mod config;
 pub mod cpio;
@@ -25,12 +26,13 @@ pub mod tool;
 mod vm;
 
 pub use accel::Accel;
+pub use builder::VmBuilder;
 pub use config::{Boot, Disk, DiskFormat, DiskMode, IgnitionKey, Machine, OnReboot, Ovmf};
 pub use error::{Result, TestbedError};
 pub use exit::Exit;
 pub use initramfs::Initramfs;
 pub use kernel::HostKernel;
-pub use vm::{Vm, VmBuilder};
+pub use vm::Vm;
 
 /// Prefix of console markers printed by test guests (see
 /// [`initramfs::PRELUDE`]'s `mark`).
