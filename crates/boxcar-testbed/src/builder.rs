@@ -8,6 +8,7 @@ use crate::{net, paths, tool};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 /// Describes a VM; [`VmBuilder::start`] launches it.
 #[derive(Debug, Clone)]
 pub struct VmBuilder {
@@ -19,7 +20,8 @@ pub struct VmBuilder {
     boot: Boot,
     disks: Vec<Disk>,
     ignition: Option<(Vec<u8>, IgnitionKey)>,
-    forwards: Vec<u16>,
+    /// Guest port → host port (`None`: pick a free one at start).
+    forwards: Vec<(u16, Option<u16>)>,
     debug_exit: bool,
     on_reboot: OnReboot,
     extra: Vec<String>,
@@ -100,7 +102,15 @@ impl VmBuilder {
     /// Forwards a free host port on 127.0.0.1 to this guest TCP port
     /// (user-mode networking, virtio-net); see [`Vm::host_port`].
     pub fn forward(mut self, guest_port: u16) -> Self {
-        self.forwards.push(guest_port);
+        self.forwards.push((guest_port, None));
+        self
+    }
+
+    /// Forwards a fixed host port on 127.0.0.1 (e.g. for a demo a person
+    /// opens in a browser). A taken port fails the start with
+    /// [`TestbedError::PortTaken`]; there is no retry.
+    pub fn forward_fixed(mut self, guest_port: u16, host_port: u16) -> Self {
+        self.forwards.push((guest_port, Some(host_port)));
         self
     }
 
@@ -117,10 +127,34 @@ impl VmBuilder {
     }
 
     /// Prepares the artefact directory and starts QEMU. Holds the VM lock
-    /// until the [`Vm`] is dropped.
+    /// until the [`Vm`] is dropped. With port forwards, waits until QEMU
+    /// answers on QMP (its set-up is done) and retries with new host ports
+    /// if one was taken between choosing and binding it.
     pub fn start(self) -> Result<Vm> {
         self.validate()?;
         let accel = self.accel.unwrap_or_else(Accel::detect);
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            let mut vm = self.clone().start_once(accel)?;
+            if self.forwards.is_empty() {
+                return Ok(vm);
+            }
+            match vm.await_setup(Duration::from_secs(60)) {
+                Err(TestbedError::PortTaken(msg)) if attempt < ATTEMPTS && self.only_picked_ports() => {
+                    tracing::info!(%msg, attempt, "host port taken; retrying with new ports");
+                }
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(vm),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn only_picked_ports(&self) -> bool {
+        self.forwards.iter().all(|(_, h)| h.is_none())
+    }
+
+    fn start_once(self, accel: Accel) -> Result<Vm> {
         let guard = crate::vm::lock();
         let dir = paths::artefact_dir(&self.name);
         if dir.exists() {
@@ -132,8 +166,12 @@ impl VmBuilder {
             .tempdir()
             .map_err(TestbedError::io("creating", std::env::temp_dir()))?;
         let mut ports = BTreeMap::new();
-        for g in &self.forwards {
-            ports.insert(*g, net::free_port()?);
+        for (g, h) in &self.forwards {
+            let host = match h {
+                Some(h) => *h,
+                None => net::free_port()?,
+            };
+            ports.insert(*g, host);
         }
         let args = match self.args(accel, &dir, work.path(), &ports) {
             Ok(a) => a,

@@ -39,6 +39,8 @@ pub enum TestbedError {
     ExitTimeout { secs: u64, log: PathBuf, tail: String },
     #[error("QMP {command}: {cause}")]
     Qmp { command: String, cause: String },
+    #[error("a forwarded host port was taken before QEMU bound it: {0}")]
+    PortTaken(String),
     #[error("HTTP {url}: {cause}")]
     Http { url: String, cause: String },
 }

@@ -122,6 +122,36 @@ impl Vm {
         p.is_file().then_some(p)
     }
 
+    /// Waits until QEMU answers on QMP, i.e. its set-up (incl. host port
+    /// forwards) is done. A forward whose host port was taken meanwhile
+    /// gives [`TestbedError::PortTaken`].
+    pub(crate) fn await_setup(&mut self, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        let sock = self.work.path().join("qmp.sock");
+        loop {
+            if Qmp::connect(&sock, Duration::from_millis(500)).is_ok() {
+                return Ok(());
+            }
+            if let Some(e) = self.poll_exit()? {
+                let stderr = self.stderr_text();
+                return Err(if stderr.contains("host forwarding") {
+                    TestbedError::PortTaken(stderr.trim().to_string())
+                } else {
+                    TestbedError::Qmp {
+                        command: "start".into(),
+                        cause: format!("QEMU exited during set-up: {e:?}"),
+                    }
+                });
+            }
+            if start.elapsed() >= timeout {
+                return Err(TestbedError::Qmp {
+                    command: "start".into(),
+                    cause: format!("no QMP greeting within {} s", timeout.as_secs()),
+                });
+            }
+        }
+    }
+
     /// Time since the current QEMU process started (boot timings).
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()

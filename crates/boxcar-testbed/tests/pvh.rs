@@ -182,3 +182,21 @@ fn guest_reboot_resets_in_place_and_keeps_overlay_writes() {
         "source image modified"
     );
 }
+
+#[test]
+fn a_taken_fixed_host_port_fails_the_start_clearly() {
+    let k = kernel();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let initrd_path = dir.path().join("initrd.gz");
+    Initramfs::new().write_gz(&initrd_path).unwrap();
+    let err = VmBuilder::new("a_taken_fixed_host_port", pvh(&k, &initrd_path, ""))
+        .forward_fixed(80, port)
+        .start()
+        .unwrap_err();
+    assert!(
+        matches!(&err, boxcar_testbed::TestbedError::PortTaken(m) if m.contains(&port.to_string())),
+        "{err}"
+    );
+}
