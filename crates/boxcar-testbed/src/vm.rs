@@ -20,9 +20,47 @@ use std::time::{Duration, Instant};
 /// guest keeps one busy.
 static VM_LOCK: Mutex<()> = Mutex::new(());
 
-/// Takes the VM lock (a panicking earlier test does not poison it for the rest).
-pub(crate) fn lock() -> MutexGuard<'static, ()> {
-    VM_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+/// One VM at a time on the host: the process-wide mutex, then an exclusive
+/// `flock` on `<cache>/vm.lock`, so test processes run in parallel (e.g.
+/// by nextest) still take turns. The kernel drops the file lock if the
+/// process dies.
+pub(crate) struct VmLock {
+    _file: Option<std::fs::File>,
+    _guard: MutexGuard<'static, ()>,
+}
+
+impl std::fmt::Debug for VmLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VmLock")
+    }
+}
+
+/// Takes the VM lock (a panicking earlier test does not poison it for the
+/// rest). Without a writable cache dir only the in-process lock is taken.
+pub(crate) fn lock() -> VmLock {
+    let guard = VM_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = crate::paths::cache_dir();
+    let file = std::fs::create_dir_all(&dir).ok().and_then(|_| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("vm.lock"))
+            .ok()
+    });
+    if let Some(f) = &file {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a file descriptor we own; blocks until granted.
+        while unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                break;
+            }
+        }
+    }
+    VmLock {
+        _file: file,
+        _guard: guard,
+    }
 }
 
 const TAIL_LINES: usize = 40;
@@ -43,7 +81,7 @@ pub struct Vm {
     runs: u32,
     /// When the current QEMU process was started.
     started: Instant,
-    _guard: MutexGuard<'static, ()>,
+    _guard: VmLock,
 }
 
 impl Vm {
@@ -54,7 +92,7 @@ impl Vm {
         work: tempfile::TempDir,
         args: Vec<String>,
         ports: BTreeMap<u16, u16>,
-        guard: MutexGuard<'static, ()>,
+        guard: VmLock,
     ) -> Result<Vm> {
         let mut vm = Vm {
             name,
@@ -314,5 +352,29 @@ impl Drop for Vm {
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn try_lock_from_another_process() -> bool {
+        let file = crate::paths::cache_dir().join("vm.lock");
+        Command::new("flock")
+            .args(["--nonblock", "--exclusive"])
+            .arg(&file)
+            .arg("true")
+            .status()
+            .expect("flock(1) from util-linux")
+            .success()
+    }
+
+    #[test]
+    fn vm_lock_excludes_other_processes_until_dropped() {
+        let held = lock();
+        assert!(!try_lock_from_another_process(), "lock not held across processes");
+        drop(held);
+        assert!(try_lock_from_another_process(), "lock not released on drop");
     }
 }
