@@ -52,12 +52,13 @@ impl VmBuilder {
     }
 
     /// A Boxcar disk image (raw or qcow2) booted like a cloud VM: q35, OVMF
-    /// (per-VM vars), 1 GiB, the image behind a qcow2 overlay (source
+    /// (per-VM vars), 2 GiB, 2 CPUs, the image behind a qcow2 overlay (source
     /// untouched, writes kept across [`Vm::restart`]), the config on both
     /// fw_cfg names, guest reboots reset in place.
     pub fn boxcar_image(name: &str, image: &Path, config: impl Into<Vec<u8>>) -> Self {
         VmBuilder::new(name, Boot::Uefi(crate::Ovmf::debian()))
-            .memory_mib(1024)
+            .memory_mib(2048)
+            .smp(2)
             .disk(Disk::new(image, DiskMode::Overlay))
             .ignition(config, IgnitionKey::Both)
             .on_reboot(OnReboot::Reset)
