@@ -2,6 +2,7 @@
 
 mod butane_cmd;
 mod fleet_cmd;
+mod image_cmd;
 mod payload_cmd;
 mod reboot_cmd;
 mod sysext_cmd;
@@ -30,6 +31,8 @@ enum Command {
     Payload(payload_cmd::Args),
     /// System extensions: build, validate, merge, update (systemd-sysext compatible).
     Sysext(sysext_cmd::Args),
+    /// Build disk images, UKIs and update payloads from a manifest.
+    Image(image_cmd::Args),
     /// Reboot coordination: strategy, maintenance windows, lock holders, unlock.
     Reboot(reboot_cmd::Args),
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Payload(a) => payload_cmd::run(a),
         Command::Sysext(a) => sysext_cmd::run(a),
         Command::Reboot(a) => reboot_cmd::run(a),
+        Command::Image(a) => image_cmd::run(a),
     };
     ExitCode::from(code)
 }

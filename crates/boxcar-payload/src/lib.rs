@@ -18,7 +18,7 @@ pub mod keys;
 pub mod manifest;
 mod read;
 
-pub use build::{build, sign, BuildInput, Signing};
+pub use build::{build, build_with_verity, sign, BuildInput, Signing, VerityIdentity};
 pub use error::PayloadError;
 pub use manifest::{Manifest, Section, VerityParams, VersionPolicy};
 pub use read::{extract, open, read_unverified, verify_stream, Verified};
