@@ -22,12 +22,27 @@ fn type_bits(m: &Member) -> u32 {
     }
 }
 
-/// The 110-byte newc header.
-pub fn header(ino: u32, mode: u32, uid: u32, gid: u32, nlink: u32, mtime: u32, size: u32, namesize: u32) -> String {
-    let fields = [ino, mode, uid, gid, nlink, mtime, size, 0, 0, 0, 0, namesize, 0];
+/// The numeric fields of one newc header.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields {
+    pub ino: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub mtime: u32,
+    pub size: u32,
+    pub namesize: u32,
+}
+
+/// The 110-byte newc header (device numbers and checksum zero).
+pub fn header(f: &Fields) -> String {
+    let fields = [
+        f.ino, f.mode, f.uid, f.gid, f.nlink, f.mtime, f.size, 0, 0, 0, 0, f.namesize, 0,
+    ];
     let mut h = String::from("070701");
-    for f in fields {
-        h.push_str(&format!("{f:08x}"));
+    for v in fields {
+        h.push_str(&format!("{v:08x}"));
     }
     h
 }
@@ -67,7 +82,16 @@ impl<W: Write> Writer<W> {
 
     fn entry(&mut self, name: &str, mode: u32, uid: u32, gid: u32, nlink: u32, size: u32) -> io::Result<()> {
         let namesize = name.len() as u32 + 1;
-        let h = header(self.ino, mode, uid, gid, nlink, self.mtime, size, namesize);
+        let h = header(&Fields {
+            ino: self.ino,
+            mode,
+            uid,
+            gid,
+            nlink,
+            mtime: self.mtime,
+            size,
+            namesize,
+        });
         self.out.write_all(h.as_bytes())?;
         self.out.write_all(name.as_bytes())?;
         self.out.write_all(&[0])?;
@@ -88,7 +112,15 @@ mod tests {
 
     #[test]
     fn header_layout() {
-        let h = header(1, 0o100644, 0, 0, 1, 0x5f5e1000, 5, 4);
+        let h = header(&Fields {
+            ino: 1,
+            mode: 0o100644,
+            nlink: 1,
+            mtime: 0x5f5e1000,
+            size: 5,
+            namesize: 4,
+            ..Fields::default()
+        });
         assert_eq!(h.len(), 110);
         assert!(h.starts_with("07070100000001000081a4"));
         assert_eq!(&h[46..54], "5f5e1000");

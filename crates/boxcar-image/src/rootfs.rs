@@ -137,6 +137,10 @@ impl<'a> Copier<'a> {
             if !dst.exists() {
                 std::os::unix::fs::symlink(&target, &dst).map_err(wr(&dst))?;
             }
+            // Masked units point at /dev/null: nothing to copy behind them.
+            if target.starts_with("/dev") {
+                return Ok(true);
+            }
             let next = if target.is_absolute() {
                 target.strip_prefix("/").expect("absolute").to_path_buf()
             } else {
@@ -196,7 +200,21 @@ impl<'a> Copier<'a> {
 
     fn copy_libraries(&mut self, elf: &Path) -> Result<(), ImageError> {
         let out = run("readelf", ["-dW".as_ref(), elf.as_os_str()], &[])?;
-        let dy = parse_readelf_dynamic(&String::from_utf8_lossy(&out));
+        let mut dy = parse_readelf_dynamic(&String::from_utf8_lossy(&out));
+        // A library already loaded by its soname satisfies later requests
+        // (libsystemd-core needs libsystemd-shared without a RUNPATH, found
+        // because systemd loaded it first): search the requester's own
+        // directory too, and resolve $ORIGIN.
+        let origin = elf
+            .strip_prefix(self.root)
+            .ok()
+            .and_then(|p| p.parent())
+            .map(|p| format!("/{}", p.display()))
+            .unwrap_or_default();
+        for r in dy.runpath.iter_mut() {
+            *r = r.replace("$ORIGIN", &origin);
+        }
+        dy.runpath.push(origin);
         for lib in dy.needed {
             self.copy_library(&lib, &dy.runpath, elf)?;
         }
@@ -256,6 +274,8 @@ mod tests {
             .file_type()
             .is_symlink());
         assert!(!c.copy(Path::new("usr/bin/missing")).unwrap());
+        std::os::unix::fs::symlink("/dev/null", root.join("usr/bin/masked")).unwrap();
+        assert!(c.copy(Path::new("usr/bin/masked")).unwrap());
         std::os::unix::fs::symlink("nowhere", root.join("usr/bin/dangling")).unwrap();
         assert!(c.copy(Path::new("usr/bin/dangling")).is_err());
     }
