@@ -11,12 +11,15 @@ export DEBIAN_FRONTEND=noninteractive
 # OVMF, busybox for test initramfs images, mtools/dosfstools for ESPs
 # made without mounting, systemd-boot and its UKI stub, objcopy, the Debian
 # kernel (PVH vmlinux extracted from it) and its modules, xz to unpack it.
+# mmdebstrap, uidmap, arch-test: `boxcar image build` (Debian root without mounts; UKI
+# stub, ESP via mtools, initrd check with cpio, qcow2).
 pkgs=(ignition openssl ca-certificates build-essential pkg-config git
       gdisk fdisk e2fsprogs xfsprogs btrfs-progs dosfstools mdadm cryptsetup-bin
       postgresql chromium chromium-driver
       cgpt dbus zstd etcd-server etcd-client erofs-utils squashfs-tools
       ovmf busybox-static mtools systemd-boot-efi cpio
-      binutils xz-utils kmod linux-image-amd64)
+      binutils xz-utils kmod linux-image-amd64
+      mmdebstrap uidmap arch-test)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

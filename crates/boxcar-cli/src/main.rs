@@ -2,6 +2,7 @@
 
 mod butane_cmd;
 mod fleet_cmd;
+mod image_cmd;
 mod payload_cmd;
 mod reboot_cmd;
 mod sysext_cmd;
@@ -31,6 +32,8 @@ enum Command {
     Payload(payload_cmd::Args),
     /// System extensions: build, validate, merge, update (systemd-sysext compatible).
     Sysext(sysext_cmd::Args),
+    /// Build disk images, UKIs and update payloads from a manifest.
+    Image(image_cmd::Args),
     /// Reboot coordination: strategy, maintenance windows, lock holders, unlock.
     Reboot(reboot_cmd::Args),
     /// The node's update agent (boxcar-updated): status, check, watch, reset, rollback.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Sysext(a) => sysext_cmd::run(a),
         Command::Reboot(a) => reboot_cmd::run(a),
         Command::Update(a) => update_cmd::run(a),
+        Command::Image(a) => image_cmd::run(a),
     };
     ExitCode::from(code)
 }

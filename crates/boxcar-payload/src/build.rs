@@ -93,6 +93,26 @@ fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
 /// and UUID), compresses the three sections, writes header, manifest and
 /// sections, optionally signed. Written to a temporary file and renamed.
 pub fn build(input: &BuildInput, out: &Path, signing: Signing) -> Result<Manifest, PayloadError> {
+    build_with_verity(input, VerityIdentity::Random, out, signing)
+}
+
+/// Where the verity salt and UUID of a payload come from.
+#[derive(Debug, Clone)]
+pub enum VerityIdentity {
+    /// Fresh random salt and UUID (a payload built on its own).
+    Random,
+    /// Given ones: the image builder's, so the payload's root hash equals
+    /// the `usrhash=` already baked into the UKI it carries.
+    Fixed { salt: Salt, uuid: [u8; 16] },
+}
+
+/// [`build`] with the verity salt and UUID chosen by the caller.
+pub fn build_with_verity(
+    input: &BuildInput,
+    identity: VerityIdentity,
+    out: &Path,
+    signing: Signing,
+) -> Result<Manifest, PayloadError> {
     if !valid_version(input.version) {
         return Err(PayloadError::BadManifest(format!(
             "version {:?} is not [A-Za-z0-9._~^]+",
@@ -108,8 +128,13 @@ pub fn build(input: &BuildInput, out: &Path, signing: Signing) -> Result<Manifes
         .tempdir_in(parent)
         .map_err(wr(parent))?;
     let verity_img = tmp.path().join("verity.img");
-    let salt = Salt::new(random_bytes::<32>().map_err(rd(Path::new("/dev/urandom")))?.to_vec())?;
-    let uuid = random_bytes::<16>().map_err(rd(Path::new("/dev/urandom")))?;
+    let (salt, uuid) = match identity {
+        VerityIdentity::Random => (
+            Salt::new(random_bytes::<32>().map_err(rd(Path::new("/dev/urandom")))?.to_vec())?,
+            random_bytes::<16>().map_err(rd(Path::new("/dev/urandom")))?,
+        ),
+        VerityIdentity::Fixed { salt, uuid } => (salt, uuid),
+    };
     let params = Params {
         salt: salt.clone(),
         uuid,

@@ -20,7 +20,7 @@ mod read;
 pub mod sha256state;
 pub mod stream;
 
-pub use build::{build, sign, BuildInput, Signing, DEFAULT_FRAME_BYTES};
+pub use build::{build, build_with_verity, sign, BuildInput, Signing, VerityIdentity, DEFAULT_FRAME_BYTES};
 pub use error::PayloadError;
 pub use manifest::{Manifest, Section, VerityParams, VersionPolicy};
 pub use read::{extract, open, read_unverified, verify_stream, Verified};
