@@ -380,7 +380,7 @@ impl Agent {
 
     fn worker_loop(self: Arc<Self>) {
         let mut jitter = Jitter::from_entropy();
-        let mut due = self.schedule(schedule::first_delay(&self.options.timing, jitter.next()));
+        let mut due = self.schedule(schedule::first_delay(&self.options.timing, jitter.sample()));
         loop {
             let source = {
                 let mut g = self.lock();
@@ -419,7 +419,7 @@ impl Agent {
                 Outcome::Good { poll_interval } => poll_interval,
                 _ => None,
             };
-            let delay = schedule::next_delay(&self.options.timing, failures, poll_interval, jitter.next());
+            let delay = schedule::next_delay(&self.options.timing, failures, poll_interval, jitter.sample());
             due = self.schedule(delay);
         }
     }
