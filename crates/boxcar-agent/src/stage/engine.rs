@@ -304,32 +304,17 @@ impl SlotStager {
                     format!("{url} sends more than the {} bytes the offer announced", offer.size),
                 ));
             }
-            tr.stream
-                .feed(&buf[..n], &mut sink)
-                .map_err(|e| payload(&format!("verifying the payload from {url}"), e))?;
+            let mut rest = &buf[..n];
+            while !rest.is_empty() {
+                // Stop at every frame boundary so each can become a checkpoint.
+                let used = tr
+                    .stream
+                    .feed_to_boundary(rest, &mut sink)
+                    .map_err(|e| payload(&format!("verifying the payload from {url}"), e))?;
+                rest = &rest[used..];
+                self.maybe_checkpoint(&tr, &mut sink, &mut journal, &mut saved)?;
+            }
             on_progress(tr.stream.offset());
-            let b = tr.stream.boundary();
-            if b.section == 0 && b.compressed == 0 && tr.stream.offset() > saved.payload_offset(&m, journal.head_len) {
-                self.failpoints.hit("usr-before-checkpoint");
-            }
-            let due = b.section != saved.section
-                || b.payload_offset(&m, journal.head_len) - saved.payload_offset(&m, journal.head_len)
-                    >= self.config.tuning.checkpoint_every;
-            if due && b != &saved && !tr.stream.is_complete() {
-                sink.sync()
-                    .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "syncing", &self.config.disk, e))?;
-                saved = b.clone();
-                journal.phase = Phase::Downloading {
-                    position: saved.clone(),
-                };
-                self.save_journal(&journal)?;
-                match (saved.section, saved.compressed) {
-                    (0, c) if c > 0 => self.failpoints.hit("usr-mid"),
-                    (1, 0) => self.failpoints.hit("between-sections"),
-                    (1, _) => self.failpoints.hit("verity-mid"),
-                    _ => {}
-                }
-            }
         }
         let got = tr.stream.offset();
         if got < offer.size && !tr.stream.is_complete() {
@@ -364,6 +349,39 @@ impl SlotStager {
         self.save_journal(&journal)?;
         tracing::info!(version = %offer.version, bytes = got, "payload downloaded and verified");
         Ok(journal)
+    }
+
+    /// Journals the last frame boundary once enough arrived since the
+    /// previous checkpoint (or a section ended), after syncing the data.
+    fn maybe_checkpoint(
+        &self,
+        tr: &Transfer,
+        sink: &mut SlotSink,
+        journal: &mut Journal,
+        saved: &mut boxcar_payload::Position,
+    ) -> Result<(), StageFailure> {
+        let (m, head_len) = (&journal.manifest, journal.head_len);
+        let b = tr.stream.boundary();
+        if saved.section == 0 && saved.compressed == 0 && tr.stream.offset() > head_len {
+            self.failpoints.hit("usr-before-checkpoint");
+        }
+        let due = b.section != saved.section
+            || b.payload_offset(m, head_len) - saved.payload_offset(m, head_len) >= self.config.tuning.checkpoint_every;
+        if !due || b == saved || tr.stream.is_complete() {
+            return Ok(());
+        }
+        sink.sync()
+            .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "syncing", &self.config.disk, e))?;
+        *saved = b.clone();
+        journal.phase = Phase::Downloading { position: b.clone() };
+        self.save_journal(journal)?;
+        match (b.section, b.compressed) {
+            (0, c) if c > 0 => self.failpoints.hit("usr-mid"),
+            (1, 0) => self.failpoints.hit("between-sections"),
+            (1, _) => self.failpoints.hit("verity-mid"),
+            _ => {}
+        }
+        Ok(())
     }
 
     fn save_journal(&self, j: &Journal) -> Result<(), StageFailure> {
