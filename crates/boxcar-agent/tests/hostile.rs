@@ -37,11 +37,14 @@ fn resign(w: &World, payload: &[u8], edit: impl Fn(&str) -> String) -> Vec<u8> {
     std::fs::read(&p).unwrap()
 }
 
+/// Makes the offer for what the server serves.
+type OfferFn = dyn Fn(&Server, &[u8]) -> Offer;
+
 struct Case {
     name: &'static str,
     served: Vec<u8>,
     mode: Mode,
-    offer: Box<dyn Fn(&Server, &[u8]) -> Offer>,
+    offer: Box<OfferFn>,
     code: u32,
     says: &'static str,
 }

@@ -274,7 +274,7 @@ impl SlotStager {
             head_len: tr.head.body_offset(),
             manifest: m.clone(),
             phase: Phase::Downloading {
-                position: tr.stream.boundary().clone(),
+                position: Box::new(tr.stream.boundary().clone()),
             },
         };
         let mut saved = tr.stream.boundary().clone();
@@ -373,7 +373,9 @@ impl SlotStager {
         sink.sync()
             .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "syncing", &self.config.disk, e))?;
         *saved = b.clone();
-        journal.phase = Phase::Downloading { position: b.clone() };
+        journal.phase = Phase::Downloading {
+            position: Box::new(b.clone()),
+        };
         self.save_journal(journal)?;
         match (b.section, b.compressed) {
             (0, c) if c > 0 => self.failpoints.hit("usr-mid"),
