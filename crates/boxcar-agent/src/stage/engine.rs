@@ -17,7 +17,7 @@
 use super::errors::{self, code, fail, payload};
 use super::http::{Body, Served, Want};
 use super::journal::{self, Journal, Loaded, PayloadId, Pending, Phase};
-use super::sink::{drop_cache, SlotSink};
+use super::sink::{drop_cache, Prefetch, SlotSink};
 use super::system::{self, Extent};
 use super::{ReadBack, SlotStager};
 use crate::{Offer, StageFailure, Staged};
@@ -281,11 +281,12 @@ impl SlotStager {
         on_progress(tr.stream.offset());
         let mut buf = vec![0u8; READ_BUF];
         let url = &offer.url;
+        let mut reader = Prefetch::new(std::mem::replace(&mut tr.body.reader, Box::new(std::io::empty())));
         loop {
             if cancel.load(AtomicOrdering::Relaxed) {
                 return Err(fail(code::ERROR, format!("download of {url} cancelled")));
             }
-            let n = match tr.body.reader.read(&mut buf) {
+            let n = match reader.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -341,7 +342,8 @@ impl SlotStager {
                 ));
             }
         }
-        sink.set_uki_len(m.uki.size)
+        sink.sync()
+            .and_then(|_| sink.set_uki_len(m.uki.size))
             .and_then(|_| sink.sync())
             .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "syncing", &sink.uki_path, e))?;
         self.failpoints.hit("uki-written");
