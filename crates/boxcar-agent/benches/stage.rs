@@ -115,7 +115,8 @@ fn main() {
     // Disk: the Boxcar layout sized for the payload, slot A "booted".
     let sizes = Sizes {
         esp_mib: 2,
-        usr_mib: mib + 16,
+        // Room for the pipeline, which writes all three sections there.
+        usr_mib: mib + mib / 64 + 32,
         verity_mib: mib / 64 + 2,
         oem_mib: 1,
     };
