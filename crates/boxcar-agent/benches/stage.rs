@@ -21,7 +21,6 @@
 //! `BOXCAR_STAGE_BENCH_RUNS` (default 3; best run counts).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use boxcar_agent::stage::{ReadBack, StageConfig, Tuning};

@@ -116,6 +116,14 @@ impl SlotStager {
                 ))
             }
         };
+        if self.already_staged(offer, &target)? {
+            tracing::info!(version = %offer.version, "already staged for the next boot");
+            on_progress(offer.size);
+            return Ok(Staged {
+                version: offer.version.clone(),
+                slot: passive.usr_label().to_string(),
+            });
+        }
         let done = match previous {
             Some(j) if j.phase == Phase::Downloaded => {
                 tracing::info!(version = %offer.version, "payload already downloaded; finishing");
@@ -125,6 +133,25 @@ impl SlotStager {
             resume => self.download(offer, &id, &target, resume, on_progress, cancel)?,
         };
         self.finalize(&target, &done)
+    }
+
+    /// Whether `offer` is staged already (pending record, counted entry and
+    /// a trial boot set for the passive slot): then there is nothing to do.
+    fn already_staged(&self, offer: &Offer, t: &Target) -> Result<bool, StageFailure> {
+        let Ok(Loaded::Found(p)) = journal::load::<Pending>(&self.config.state_dir, journal::PENDING) else {
+            return Ok(false);
+        };
+        if p.version != offer.version || p.slot != t.passive.usr_label() {
+            return Ok(false);
+        }
+        let counted = bootent::list(&self.config.esp)
+            .map_err(|e| errors::slots("listing boot entries", e))?
+            .iter()
+            .any(|f| f.name.version == offer.version && matches!(f.name.counting, bootent::Counting::Trying { .. }));
+        let prio = layout::slot_prio(&self.read_gpt()?, t.passive)
+            .map_err(|e| errors::slots("reading the passive slot", e))?;
+        let journal_left = journal::path(&self.config.state_dir, journal::JOURNAL).exists();
+        Ok(counted && prio.tries > 0 && prio.successful == boxcar_slots::Successful::No && !journal_left)
     }
 
     /// Makes the passive slot unbootable and removes every boot entry that
@@ -278,7 +305,15 @@ impl SlotStager {
             },
         };
         let mut saved = tr.stream.boundary().clone();
-        on_progress(tr.stream.offset());
+        // Monotonic even when a resume falls back to byte 0.
+        let mut reported = 0u64;
+        let mut progress = |offset: u64| {
+            if offset > reported {
+                reported = offset;
+                on_progress(offset);
+            }
+        };
+        progress(tr.stream.offset());
         let mut buf = vec![0u8; READ_BUF];
         let url = &offer.url;
         let mut reader = Prefetch::new(std::mem::replace(&mut tr.body.reader, Box::new(std::io::empty())));
@@ -315,7 +350,7 @@ impl SlotStager {
                 rest = &rest[used..];
                 self.maybe_checkpoint(&tr, &mut sink, &mut journal, &mut saved)?;
             }
-            on_progress(tr.stream.offset());
+            progress(tr.stream.offset());
         }
         let got = tr.stream.offset();
         if got < offer.size && !tr.stream.is_complete() {
