@@ -225,11 +225,9 @@ fn hostile_payloads_and_servers_are_refused_and_the_engine_keeps_working() {
         );
         w.assert_only_v1_bootable();
         assert_eq!(stager.boot_status().unwrap().pending, None, "{}", c.name);
-        // Forget checkpoints: a later case with the same offer would
-        // (correctly) resume from them instead of meeting its own server.
-        stager.unstage().unwrap();
     }
-    // The same engine then stages a good payload.
+    // The same engine then stages a good payload (resuming the checkpoints
+    // the stalled and cut-off transfers of these very bytes left).
     server.set(good.clone(), Mode::Honest);
     stager
         .stage(&offer_for(&server, &good, V2), &mut |_| {}, &AtomicBool::new(false))
@@ -244,4 +242,31 @@ thread_local! {
 /// The good payload (for offers that announce it while something else is served).
 fn good_clone() -> Vec<u8> {
     GOOD.with(|g| g.borrow().clone())
+}
+
+#[test]
+fn a_corrupted_download_is_not_resumed_from_its_checkpoints() {
+    let w = World::new();
+    let stager = SlotStager::new(w.config());
+    let usr = usr_image(1800, 81);
+    let uki = usr_image(3, 82);
+    let (good, m) = w.payload(V2, &usr, &uki, None);
+    let body = HEADER_LEN + u32::from_le_bytes(good[80..84].try_into().unwrap()) as usize;
+    // A flip in the middle of usr, served under the good payload's identity:
+    // checkpoints before and after the flip are written, then usr fails.
+    let mut bad = good.clone();
+    bad[body + m.usr.compressed_size as usize / 2] ^= 0x01;
+    let server = Server::start(bad, Mode::Honest);
+    let e = stager
+        .stage(&offer_for(&server, &good, V2), &mut |_| {}, &AtomicBool::new(false))
+        .unwrap_err();
+    assert_eq!(e.code.0, 12, "{}", e.message);
+    w.assert_only_v1_bootable();
+    // The server is fixed: the next attempt must not reuse hash states
+    // that covered the flipped byte.
+    server.set(good.clone(), Mode::Honest);
+    stager
+        .stage(&offer_for(&server, &good, V2), &mut |_| {}, &AtomicBool::new(false))
+        .unwrap();
+    w.assert_staged(&m, &usr, &uki);
 }

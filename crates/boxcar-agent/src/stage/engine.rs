@@ -130,7 +130,17 @@ impl SlotStager {
                 on_progress(offer.size);
                 j
             }
-            resume => self.download(offer, &id, &target, resume, on_progress, cancel)?,
+            resume => match self.download(offer, &id, &target, resume, on_progress, cancel) {
+                Ok(j) => j,
+                Err(e) => {
+                    if refuses_payload(&e) {
+                        // Checkpoints may hold hash states over bad bytes:
+                        // never resume from them.
+                        let _ = journal::remove(dir, journal::JOURNAL);
+                    }
+                    return Err(e);
+                }
+            },
         };
         self.finalize(&target, &done)
     }
@@ -598,6 +608,20 @@ impl SlotStager {
         tracing::info!(slot = t.passive.usr_label(), "read-back verified");
         Ok(())
     }
+}
+
+/// Whether a failure means the payload itself is bad (as opposed to the
+/// transfer, the disk or a cancel), so its checkpoints must be discarded.
+fn refuses_payload(e: &StageFailure) -> bool {
+    [
+        code::PAYLOAD_HASH_MISMATCH,
+        code::PAYLOAD_SIZE_MISMATCH,
+        code::PAYLOAD_VERIFICATION,
+        code::PUBKEY_VERIFICATION,
+        code::INVALID_MAGIC,
+        code::MANIFEST_PARSE,
+    ]
+    .contains(&e.code)
 }
 
 /// sha256 (hex) of `len` bytes of `f` from `offset`.
