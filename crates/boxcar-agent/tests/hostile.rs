@@ -1,4 +1,4 @@
-//! Hostile payloads and servers at the engine level. One engine instance
+//! Hostile payloads and servers at the engine level (17 cases). One engine instance
 //! meets each of them in turn; every attempt must fail with the right
 //! update_engine code and a message naming the step, leave only the
 //! installed version bootable, and a good staging must still work at the
@@ -196,6 +196,14 @@ fn hostile_payloads_and_servers_are_refused_and_the_engine_keeps_working() {
             offer: Box::new(honest),
             code: 9,
             says: "downloading",
+        },
+        Case {
+            name: "HTTP 404",
+            served: good.clone(),
+            mode: Mode::Status(404),
+            offer: Box::new(honest),
+            code: 2404,
+            says: "HTTP status 404",
         },
         Case {
             name: "usr image larger than the partition",

@@ -284,6 +284,8 @@ pub enum Mode {
     StallAfter(u64),
     /// No Content-Length; the body ends when the connection closes.
     NoLength,
+    /// Answers every request with this status and an empty body.
+    Status(u16),
 }
 
 /// A loopback HTTP/1.1 server for one file.
@@ -387,6 +389,10 @@ fn serve(
         (a <= b && b < total).then_some((a, b))
     });
     let mut w = conn;
+    if let Mode::Status(code) = mode {
+        let head = format!("HTTP/1.1 {code} Refused\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return w.write_all(head.as_bytes());
+    }
     let (status, start, end) = match (mode, parsed) {
         (Mode::Honest | Mode::StallAfter(_), Some((a, b))) => ("206 Partial Content", a, b + 1),
         _ => ("200 OK", 0, total),
