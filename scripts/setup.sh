@@ -7,10 +7,11 @@ export DEBIAN_FRONTEND=noninteractive
 # postgresql, chromium: the update server's second database and dashboard tests.
 # cgpt, dbus: slot attributes and the update_engine D-Bus API (update agent).
 # etcd-server/-client: the etcd reboot lock; erofs-utils, squashfs-tools: sysext.
+# curl: the staging benchmark's shell pipeline (curl | tee sha256sum | zstd -d | dd).
 pkgs=(ignition openssl ca-certificates build-essential pkg-config git
       gdisk fdisk e2fsprogs xfsprogs btrfs-progs dosfstools mdadm cryptsetup-bin
       postgresql chromium chromium-driver
-      cgpt dbus zstd etcd-server etcd-client erofs-utils squashfs-tools)
+      cgpt dbus zstd curl etcd-server etcd-client erofs-utils squashfs-tools)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

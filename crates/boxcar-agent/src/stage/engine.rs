@@ -17,7 +17,7 @@
 use super::errors::{self, code, fail, payload};
 use super::http::{Body, Served, Want};
 use super::journal::{self, Journal, Loaded, PayloadId, Pending, Phase};
-use super::sink::{drop_cache, SlotSink};
+use super::sink::{drop_cache, Prefetch, SlotSink};
 use super::system::{self, Extent};
 use super::{ReadBack, SlotStager};
 use crate::{Offer, StageFailure, Staged};
@@ -116,15 +116,52 @@ impl SlotStager {
                 ))
             }
         };
+        if self.already_staged(offer, &target)? {
+            tracing::info!(version = %offer.version, "already staged for the next boot");
+            on_progress(offer.size);
+            return Ok(Staged {
+                version: offer.version.clone(),
+                slot: passive.usr_label().to_string(),
+            });
+        }
         let done = match previous {
             Some(j) if j.phase == Phase::Downloaded => {
                 tracing::info!(version = %offer.version, "payload already downloaded; finishing");
                 on_progress(offer.size);
                 j
             }
-            resume => self.download(offer, &id, &target, resume, on_progress, cancel)?,
+            resume => match self.download(offer, &id, &target, resume, on_progress, cancel) {
+                Ok(j) => j,
+                Err(e) => {
+                    if refuses_payload(&e) {
+                        // Checkpoints may hold hash states over bad bytes:
+                        // never resume from them.
+                        let _ = journal::remove(dir, journal::JOURNAL);
+                    }
+                    return Err(e);
+                }
+            },
         };
         self.finalize(&target, &done)
+    }
+
+    /// Whether `offer` is staged already (pending record, counted entry and
+    /// a trial boot set for the passive slot): then there is nothing to do.
+    fn already_staged(&self, offer: &Offer, t: &Target) -> Result<bool, StageFailure> {
+        let Ok(Loaded::Found(p)) = journal::load::<Pending>(&self.config.state_dir, journal::PENDING) else {
+            return Ok(false);
+        };
+        if p.version != offer.version || p.slot != t.passive.usr_label() {
+            return Ok(false);
+        }
+        let counted = bootent::list(&self.config.esp)
+            .map_err(|e| errors::slots("listing boot entries", e))?
+            .iter()
+            .any(|f| f.name.version == offer.version && matches!(f.name.counting, bootent::Counting::Trying { .. }));
+        let prio = layout::slot_prio(&self.read_gpt()?, t.passive)
+            .map_err(|e| errors::slots("reading the passive slot", e))?;
+        let journal_left = journal::path(&self.config.state_dir, journal::JOURNAL).exists();
+        Ok(counted && prio.tries > 0 && prio.successful == boxcar_slots::Successful::No && !journal_left)
     }
 
     /// Makes the passive slot unbootable and removes every boot entry that
@@ -274,18 +311,27 @@ impl SlotStager {
             head_len: tr.head.body_offset(),
             manifest: m.clone(),
             phase: Phase::Downloading {
-                position: tr.stream.boundary().clone(),
+                position: Box::new(tr.stream.boundary().clone()),
             },
         };
         let mut saved = tr.stream.boundary().clone();
-        on_progress(tr.stream.offset());
+        // Monotonic even when a resume falls back to byte 0.
+        let mut reported = 0u64;
+        let mut progress = |offset: u64| {
+            if offset > reported {
+                reported = offset;
+                on_progress(offset);
+            }
+        };
+        progress(tr.stream.offset());
         let mut buf = vec![0u8; READ_BUF];
         let url = &offer.url;
+        let mut reader = Prefetch::new(std::mem::replace(&mut tr.body.reader, Box::new(std::io::empty())));
         loop {
             if cancel.load(AtomicOrdering::Relaxed) {
                 return Err(fail(code::ERROR, format!("download of {url} cancelled")));
             }
-            let n = match tr.body.reader.read(&mut buf) {
+            let n = match reader.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -304,32 +350,17 @@ impl SlotStager {
                     format!("{url} sends more than the {} bytes the offer announced", offer.size),
                 ));
             }
-            tr.stream
-                .feed(&buf[..n], &mut sink)
-                .map_err(|e| payload(&format!("verifying the payload from {url}"), e))?;
-            on_progress(tr.stream.offset());
-            let b = tr.stream.boundary();
-            if b.section == 0 && b.compressed == 0 && tr.stream.offset() > saved.payload_offset(&m, journal.head_len) {
-                self.failpoints.hit("usr-before-checkpoint");
+            let mut rest = &buf[..n];
+            while !rest.is_empty() {
+                // Stop at every frame boundary so each can become a checkpoint.
+                let used = tr
+                    .stream
+                    .feed_to_boundary(rest, &mut sink)
+                    .map_err(|e| payload(&format!("verifying the payload from {url}"), e))?;
+                rest = &rest[used..];
+                self.maybe_checkpoint(&tr, &mut sink, &mut journal, &mut saved)?;
             }
-            let due = b.section != saved.section
-                || b.payload_offset(&m, journal.head_len) - saved.payload_offset(&m, journal.head_len)
-                    >= self.config.tuning.checkpoint_every;
-            if due && b != &saved && !tr.stream.is_complete() {
-                sink.sync()
-                    .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "syncing", &self.config.disk, e))?;
-                saved = b.clone();
-                journal.phase = Phase::Downloading {
-                    position: saved.clone(),
-                };
-                self.save_journal(&journal)?;
-                match (saved.section, saved.compressed) {
-                    (0, c) if c > 0 => self.failpoints.hit("usr-mid"),
-                    (1, 0) => self.failpoints.hit("between-sections"),
-                    (1, _) => self.failpoints.hit("verity-mid"),
-                    _ => {}
-                }
-            }
+            progress(tr.stream.offset());
         }
         let got = tr.stream.offset();
         if got < offer.size && !tr.stream.is_complete() {
@@ -356,7 +387,8 @@ impl SlotStager {
                 ));
             }
         }
-        sink.set_uki_len(m.uki.size)
+        sink.sync()
+            .and_then(|_| sink.set_uki_len(m.uki.size))
             .and_then(|_| sink.sync())
             .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "syncing", &sink.uki_path, e))?;
         self.failpoints.hit("uki-written");
@@ -364,6 +396,41 @@ impl SlotStager {
         self.save_journal(&journal)?;
         tracing::info!(version = %offer.version, bytes = got, "payload downloaded and verified");
         Ok(journal)
+    }
+
+    /// Journals the last frame boundary once enough arrived since the
+    /// previous checkpoint (or a section ended), after syncing the data.
+    fn maybe_checkpoint(
+        &self,
+        tr: &Transfer,
+        sink: &mut SlotSink,
+        journal: &mut Journal,
+        saved: &mut boxcar_payload::Position,
+    ) -> Result<(), StageFailure> {
+        let (m, head_len) = (&journal.manifest, journal.head_len);
+        let b = tr.stream.boundary();
+        if saved.section == 0 && saved.compressed == 0 && tr.stream.offset() > head_len {
+            self.failpoints.hit("usr-before-checkpoint");
+        }
+        let due = b.section != saved.section
+            || b.payload_offset(m, head_len) - saved.payload_offset(m, head_len) >= self.config.tuning.checkpoint_every;
+        if !due || b == saved || tr.stream.is_complete() {
+            return Ok(());
+        }
+        sink.sync()
+            .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "syncing", &self.config.disk, e))?;
+        *saved = b.clone();
+        journal.phase = Phase::Downloading {
+            position: Box::new(b.clone()),
+        };
+        self.save_journal(journal)?;
+        match (b.section, b.compressed) {
+            (0, c) if c > 0 => self.failpoints.hit("usr-mid"),
+            (1, 0) => self.failpoints.hit("between-sections"),
+            (1, _) => self.failpoints.hit("verity-mid"),
+            _ => {}
+        }
+        Ok(())
     }
 
     fn save_journal(&self, j: &Journal) -> Result<(), StageFailure> {
@@ -541,6 +608,20 @@ impl SlotStager {
         tracing::info!(slot = t.passive.usr_label(), "read-back verified");
         Ok(())
     }
+}
+
+/// Whether a failure means the payload itself is bad (as opposed to the
+/// transfer, the disk or a cancel), so its checkpoints must be discarded.
+fn refuses_payload(e: &StageFailure) -> bool {
+    [
+        code::PAYLOAD_HASH_MISMATCH,
+        code::PAYLOAD_SIZE_MISMATCH,
+        code::PAYLOAD_VERIFICATION,
+        code::PUBKEY_VERIFICATION,
+        code::INVALID_MAGIC,
+        code::MANIFEST_PARSE,
+    ]
+    .contains(&e.code)
 }
 
 /// sha256 (hex) of `len` bytes of `f` from `offset`.

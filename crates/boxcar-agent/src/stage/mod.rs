@@ -12,6 +12,7 @@
 //! See docs/update-agent.md, "Staging engine".
 
 mod config;
+pub mod content_range;
 mod engine;
 pub mod errors;
 pub mod failpoint;
