@@ -13,12 +13,14 @@
 
 mod config;
 pub mod content_range;
+mod download;
 mod engine;
 pub mod errors;
 pub mod failpoint;
 pub mod http;
 pub mod journal;
 mod ops;
+mod readback;
 mod sink;
 pub mod system;
 
