@@ -11,12 +11,13 @@ export DEBIAN_FRONTEND=noninteractive
 # OVMF, busybox for test initramfs images, mtools/dosfstools for ESPs
 # made without mounting, systemd-boot and its UKI stub, objcopy, the Debian
 # kernel (PVH vmlinux extracted from it) and its modules, xz to unpack it.
+# curl: the staging benchmark's shell pipeline (curl | tee sha256sum | zstd -d | dd).
 # mmdebstrap, uidmap, arch-test: `boxcar image build` (Debian root without mounts; UKI
 # stub, ESP via mtools, initrd check with cpio, qcow2).
 pkgs=(ignition openssl ca-certificates build-essential pkg-config git
       gdisk fdisk e2fsprogs xfsprogs btrfs-progs dosfstools mdadm cryptsetup-bin
       postgresql chromium chromium-driver
-      cgpt dbus zstd etcd-server etcd-client erofs-utils squashfs-tools
+      cgpt dbus zstd curl etcd-server etcd-client erofs-utils squashfs-tools
       ovmf busybox-static mtools systemd-boot-efi cpio
       binutils xz-utils kmod linux-image-amd64
       mmdebstrap uidmap arch-test)

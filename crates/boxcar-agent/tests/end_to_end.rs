@@ -256,3 +256,51 @@ fn server_disabled_refuses_checks_but_serves_status() {
     assert_eq!(api_status(&node.socket()).current_operation, "UPDATE_STATUS_IDLE");
     d.stop();
 }
+
+#[test]
+fn scheduled_tick_while_waiting_for_the_reboot_is_a_ping_only() {
+    use base64::Engine;
+    use sha2::Digest;
+    // A recording Omaha server that offers a real signed payload.
+    let omaha = HttpServer::start();
+    let node = Node::new(&format!("{}/v1/update/", omaha.base));
+    let usr = support::usr_image(200, 21);
+    let (payload, _m) = node.world.payload("2.0.0", &usr, b"uki", None);
+    let files = support::Server::start(payload.clone(), support::Mode::Honest);
+    let (base, name) = files.url.rsplit_once('/').unwrap();
+    let sha = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&payload));
+    let offer = format!(
+        r#"<response protocol="3.0"><app appid="{{e96281a6-d1af-4bde-9a0a-97b76e56dc57}}" status="ok"><updatecheck status="ok" PollInterval="3000"><urls><url codebase="{base}/"></url></urls><manifest version="2.0.0"><packages><package name="{name}" size="{}" required="true"></package></packages><actions><action event="postinstall" sha256="{sha}"></action></actions></manifest></updatecheck></app></response>"#,
+        payload.len()
+    );
+    omaha.route("/v1/update/", Reply::Body(200, offer.into_bytes()));
+    // The timer's first check stages the update.
+    let d = node.start(Duration::ZERO);
+    wait_op(&node.socket(), "UPDATE_STATUS_UPDATED_NEED_REBOOT");
+    // The server's PollInterval (3000 s, harness fuzz 0) sets the next check.
+    let delay = wait_for("the next check to be scheduled", || {
+        let s = api_status(&node.socket());
+        (
+            s.next_check_time > s.last_checked_time,
+            s.next_check_time - s.last_checked_time,
+        )
+    });
+    assert!((2995..=3005).contains(&delay), "{delay}");
+    let first = &omaha.bodies()[0];
+    assert!(
+        first.contains(r#"installsource="scheduler""#) && first.contains("<updatecheck"),
+        "{first}"
+    );
+    d.stop();
+    // Restarted in the same boot, the next tick only pings.
+    let n = omaha.bodies().len();
+    let d = node.start(Duration::ZERO);
+    let bodies = wait_for("the ping", || {
+        let b = omaha.bodies();
+        (b.len() > n, b)
+    });
+    let ping = &bodies[n];
+    assert!(ping.contains(r#"<ping active="1""#), "{ping}");
+    assert!(!ping.contains("<updatecheck") && !ping.contains("<event"), "{ping}");
+    d.stop();
+}

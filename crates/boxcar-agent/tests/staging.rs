@@ -84,6 +84,14 @@ fn stage_boot_bless_and_roll_back() {
         .unwrap();
     assert!(out.status.success(), "veritysetup verify: {out:?}");
 
+    // Staging the same offer again finds it staged and changes nothing.
+    server.reset_counters();
+    stager
+        .stage(&offer(&server, &payload, V2), &mut |_| {}, &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(server.sent.load(std::sync::atomic::Ordering::SeqCst), 0);
+    w.assert_staged(&m, &usr, &uki);
+
     // The boot loader spends the try and boots B; the new system comes up.
     let mut gpt = w.gpt();
     assert_eq!(layout::simulate_boot(&mut gpt).unwrap(), Some(Slot::B));

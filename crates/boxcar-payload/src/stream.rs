@@ -252,6 +252,14 @@ impl SectionStream {
         &self.boundary
     }
 
+    /// Compressed bytes left in the current section (`None` when done).
+    /// Callers that checkpoint feed at most this much at a time, so every
+    /// section boundary is seen as a boundary.
+    pub fn section_remaining(&self) -> Option<u64> {
+        let kind = self.pos.kind()?;
+        Some(kind.of(&self.manifest).compressed_size - self.pos.compressed)
+    }
+
     /// Whether every section has been received and checked.
     pub fn is_complete(&self) -> bool {
         self.pos.section >= 3
@@ -267,25 +275,40 @@ impl SectionStream {
     /// its last byte arrives.
     pub fn feed(&mut self, mut data: &[u8], sink: &mut dyn SectionSink) -> Result<(), PayloadError> {
         while !data.is_empty() {
-            let Some(kind) = self.pos.kind() else {
-                return Err(PayloadError::TrailingData);
-            };
-            let section = kind.of(&self.manifest).clone();
-            let take = ((section.compressed_size - self.pos.compressed) as usize).min(data.len());
-            self.decompress(kind, &section, &data[..take], sink)?;
-            data = &data[take..];
-            self.settle()?;
+            let n = self.feed_to_boundary(data, sink)?;
+            data = &data[n..];
         }
         Ok(())
     }
 
+    /// Like [`feed`](Self::feed) but stops right after the next frame or
+    /// section boundary; returns how many bytes of `data` were consumed.
+    /// A caller that checkpoints calls this in a loop and looks at
+    /// [`boundary`](Self::boundary) after each call, so it sees every
+    /// boundary, however large its buffers are.
+    pub fn feed_to_boundary(&mut self, data: &[u8], sink: &mut dyn SectionSink) -> Result<usize, PayloadError> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let Some(kind) = self.pos.kind() else {
+            return Err(PayloadError::TrailingData);
+        };
+        let section = kind.of(&self.manifest).clone();
+        let take = ((section.compressed_size - self.pos.compressed) as usize).min(data.len());
+        let n = self.decompress(kind, &section, &data[..take], sink)?;
+        self.settle()?;
+        Ok(n)
+    }
+
+    /// Decompresses from `chunk` until it is used up or a frame ends;
+    /// returns the bytes consumed.
     fn decompress(
         &mut self,
         kind: SectionKind,
         section: &Section,
         chunk: &[u8],
         sink: &mut dyn SectionSink,
-    ) -> Result<(), PayloadError> {
+    ) -> Result<usize, PayloadError> {
         let zerr = |source| PayloadError::Decompress {
             section: kind.name(),
             source,
@@ -321,11 +344,11 @@ impl SectionStream {
                 // A frame ended and is fully flushed: a restart point.
                 self.in_frame = false;
                 self.boundary = self.pos.clone();
-            } else if input.pos() > before || produced > 0 {
-                self.in_frame = true;
+                return Ok(input.pos());
             }
+            self.in_frame = true;
             if input.pos() == chunk.len() && !full {
-                return Ok(());
+                return Ok(input.pos());
             }
             if input.pos() == before && produced == 0 {
                 return Err(zerr(io::Error::other("decoder made no progress")));

@@ -93,7 +93,8 @@ fn hash_range(
 }
 
 /// Builds level 0 for the data starting at byte `base` of `file` using
-/// `threads` workers.
+/// `threads` workers, hashing from a memory map when the kernel allows
+/// one, else from positional reads.
 pub(crate) fn level0_parallel(
     file: &File,
     path: &Path,
@@ -105,6 +106,21 @@ pub(crate) fn level0_parallel(
     let mut level0 = vec![0u8; geo.level_blocks[0] as usize * BLOCK_SIZE];
     let digests = &mut level0[..geo.data_blocks as usize * DIGEST_SIZE];
     let per_thread = (geo.data_blocks as usize).div_ceil(threads).max(1) * DIGEST_SIZE;
+    if let Some(map) = crate::mmap::Mapped::new(file, base, geo.data_blocks * BLOCK_SIZE as u64) {
+        let data = map.bytes();
+        let per_thread_data = per_thread / DIGEST_SIZE * BLOCK_SIZE;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = digests
+                .chunks_mut(per_thread)
+                .zip(data.chunks(per_thread_data))
+                .map(|(out, input)| s.spawn(move || hash_blocks(&params.salt, input, out)))
+                .collect();
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().map_err(|_| VerityError::WorkerPanicked))
+        })?;
+        return Ok(level0);
+    }
     std::thread::scope(|s| {
         let handles: Vec<_> = digests
             .chunks_mut(per_thread)

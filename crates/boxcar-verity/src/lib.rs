@@ -14,6 +14,7 @@
 
 mod error;
 mod format;
+mod mmap;
 mod superblock;
 mod tree;
 mod verify;

@@ -106,8 +106,10 @@ struct Inner {
     boot_event: Option<boxcar_omaha::Event>,
     /// A check was asked for (API/D-Bus); the worker picks it up.
     requested: Option<Source>,
-    /// Last progress percentage announced, to notify at most once per percent.
+    /// Last progress percentage announced and when: during a download, watchers hear of
+    /// every whole percent and at least every 10 s (update_engine's rule).
     announced_percent: i64,
+    announced_at: Instant,
     /// Size of the update being handled (for the staged marker).
     offer_size: u64,
     /// Unix time of the next scheduled check (0 = none).
@@ -224,6 +226,7 @@ impl Agent {
                 boot_event,
                 requested: None,
                 announced_percent: -1,
+                announced_at: Instant::now(),
                 offer_size,
                 next_check: 0,
                 failures: 0,
@@ -380,7 +383,7 @@ impl Agent {
 
     fn worker_loop(self: Arc<Self>) {
         let mut jitter = Jitter::from_entropy();
-        let mut due = self.schedule(schedule::first_delay(&self.options.timing, jitter.next()));
+        let mut due = self.schedule(schedule::first_delay(&self.options.timing, jitter.sample()));
         loop {
             let source = {
                 let mut g = self.lock();
@@ -419,7 +422,7 @@ impl Agent {
                 Outcome::Good { poll_interval } => poll_interval,
                 _ => None,
             };
-            let delay = schedule::next_delay(&self.options.timing, failures, poll_interval, jitter.next());
+            let delay = schedule::next_delay(&self.options.timing, failures, poll_interval, jitter.sample());
             due = self.schedule(delay);
         }
     }
@@ -681,13 +684,14 @@ impl Agent {
             let st = g.machine.status();
             if st.state == State::Downloading {
                 let pct = (st.progress * 100.0).floor() as i64;
-                if pct == g.announced_percent {
+                if pct == g.announced_percent && g.announced_at.elapsed() < Duration::from_secs(10) {
                     return;
                 }
                 g.announced_percent = pct;
             } else {
                 g.announced_percent = -1;
             }
+            g.announced_at = Instant::now();
             self.view(&g)
         };
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());

@@ -101,7 +101,7 @@ impl Jitter {
     }
 
     /// The next value in [0, 1).
-    pub fn next(&mut self) -> f64 {
+    pub fn sample(&mut self) -> f64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -169,10 +169,10 @@ mod tests {
     #[test]
     fn jitter_is_in_range_and_spread() {
         let mut j = Jitter::seeded(42);
-        let v: Vec<f64> = (0..1000).map(|_| j.next()).collect();
+        let v: Vec<f64> = (0..1000).map(|_| j.sample()).collect();
         assert!(v.iter().all(|x| (0.0..1.0).contains(x)));
         let low = v.iter().filter(|x| **x < 0.5).count();
         assert!((400..600).contains(&low), "{low}");
-        assert_ne!(Jitter::seeded(1).next(), Jitter::seeded(2).next());
+        assert_ne!(Jitter::seeded(1).sample(), Jitter::seeded(2).sample());
     }
 }

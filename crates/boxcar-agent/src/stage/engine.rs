@@ -14,23 +14,18 @@
 //! 7. gptprio trial (S0 T1, prioritized), pending update written, journal
 //!    removed. Steps 4–7 are idempotent: a restart repeats them.
 
-use super::errors::{self, code, fail, payload};
-use super::http::{Body, Served, Want};
+use super::errors::{self, code, fail};
+use super::http::Body;
 use super::journal::{self, Journal, Loaded, PayloadId, Pending, Phase};
-use super::sink::{drop_cache, SlotSink};
 use super::system::{self, Extent};
 use super::{ReadBack, SlotStager};
 use crate::{Offer, StageFailure, Staged};
-use boxcar_payload::{keys, open_head, Head, Manifest, SectionStream, Sha256State, VersionPolicy};
+use boxcar_payload::{Head, SectionStream};
 use boxcar_slots::bootent;
 use boxcar_slots::layout::{self, find_slot};
 use boxcar_slots::Slot;
 use std::cmp::Ordering;
-use std::io::Read;
-use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-
-const READ_BUF: usize = 1 << 20;
+use std::sync::atomic::AtomicBool;
 
 /// What staging works on, resolved once per attempt.
 pub(super) struct Target {
@@ -41,10 +36,10 @@ pub(super) struct Target {
 }
 
 /// A payload body being received, with the verifier positioned at its start.
-struct Transfer {
-    head: Head,
-    stream: SectionStream,
-    body: Body,
+pub(super) struct Transfer {
+    pub head: Head,
+    pub stream: SectionStream,
+    pub body: Body,
 }
 
 impl SlotStager {
@@ -116,20 +111,57 @@ impl SlotStager {
                 ))
             }
         };
+        if self.already_staged(offer, &target)? {
+            tracing::info!(version = %offer.version, "already staged for the next boot");
+            on_progress(offer.size);
+            return Ok(Staged {
+                version: offer.version.clone(),
+                slot: passive.usr_label().to_string(),
+            });
+        }
         let done = match previous {
             Some(j) if j.phase == Phase::Downloaded => {
                 tracing::info!(version = %offer.version, "payload already downloaded; finishing");
                 on_progress(offer.size);
                 j
             }
-            resume => self.download(offer, &id, &target, resume, on_progress, cancel)?,
+            resume => match self.download(offer, &id, &target, resume, on_progress, cancel) {
+                Ok(j) => j,
+                Err(e) => {
+                    if refuses_payload(&e) {
+                        // Checkpoints may hold hash states over bad bytes:
+                        // never resume from them.
+                        let _ = journal::remove(dir, journal::JOURNAL);
+                    }
+                    return Err(e);
+                }
+            },
         };
         self.finalize(&target, &done)
     }
 
+    /// Whether `offer` is staged already (pending record, counted entry and
+    /// a trial boot set for the passive slot): then there is nothing to do.
+    fn already_staged(&self, offer: &Offer, t: &Target) -> Result<bool, StageFailure> {
+        let Ok(Loaded::Found(p)) = journal::load::<Pending>(&self.config.state_dir, journal::PENDING) else {
+            return Ok(false);
+        };
+        if p.version != offer.version || p.slot != t.passive.usr_label() {
+            return Ok(false);
+        }
+        let counted = bootent::list(&self.config.esp)
+            .map_err(|e| errors::slots("listing boot entries", e))?
+            .iter()
+            .any(|f| f.name.version == offer.version && matches!(f.name.counting, bootent::Counting::Trying { .. }));
+        let prio = layout::slot_prio(&self.read_gpt()?, t.passive)
+            .map_err(|e| errors::slots("reading the passive slot", e))?;
+        let journal_left = journal::path(&self.config.state_dir, journal::JOURNAL).exists();
+        Ok(counted && prio.tries > 0 && prio.successful == boxcar_slots::Successful::No && !journal_left)
+    }
+
     /// Makes the passive slot unbootable and removes every boot entry that
     /// is not the running version's, before anything is written to it.
-    fn prepare_slot(&self, t: &Target, version: &str) -> Result<(), StageFailure> {
+    pub(super) fn prepare_slot(&self, t: &Target, version: &str) -> Result<(), StageFailure> {
         let mut gpt = self.read_gpt()?;
         layout::invalidate(&mut gpt, t.passive).map_err(|e| errors::slots("invalidating the passive slot", e))?;
         self.write_gpt(&gpt)?;
@@ -154,232 +186,8 @@ impl SlotStager {
         Ok(())
     }
 
-    /// A fresh transfer from byte 0 (or from `body` when a server answered
-    /// a range request with the whole file).
-    fn fresh(&self, offer: &Offer, body: Option<Body>, policy: &VersionPolicy) -> Result<Transfer, StageFailure> {
-        let mut body = match body {
-            Some(b) => b,
-            None => self.http.get(&offer.url, Want::Whole, offer.size)?,
-        };
-        let key = keys::load_public(&self.config.public_key).map_err(|e| payload("loading the trusted key", e))?;
-        let head = open_head((&mut body.reader).take(offer.size), &key, policy)
-            .map_err(|e| payload(&format!("verifying the payload head from {}", offer.url), e))?;
-        if head.manifest.version != offer.version {
-            return Err(fail(
-                code::PAYLOAD_VERIFICATION,
-                format!(
-                    "payload from {} installs version {}, the offer said {}",
-                    offer.url, head.manifest.version, offer.version
-                ),
-            ));
-        }
-        let stream = SectionStream::start(&head).map_err(|e| payload("starting the verifier", e))?;
-        Ok(Transfer { head, stream, body })
-    }
-
-    /// Resumes from a journaled position: re-fetches and re-verifies the
-    /// head, then asks for the rest with a Range request. Falls back to a
-    /// fresh transfer whenever the server or the payload does not allow a
-    /// correct resume.
-    fn reopen(
-        &self,
-        offer: &Offer,
-        j: &Journal,
-        position: &boxcar_payload::Position,
-        policy: &VersionPolicy,
-    ) -> Result<Transfer, StageFailure> {
-        let head_want = Want::Range {
-            start: 0,
-            end: Some(j.head_len.saturating_sub(1)),
-        };
-        let mut head_body = self.http.get(&offer.url, head_want, offer.size)?;
-        if head_body.served == Served::Whole {
-            tracing::info!("server ignored Range; restarting the download from byte 0");
-            return self.fresh(offer, Some(head_body), policy);
-        }
-        let key = keys::load_public(&self.config.public_key).map_err(|e| payload("loading the trusted key", e))?;
-        let head = open_head(&mut head_body.reader, &key, policy)
-            .map_err(|e| payload(&format!("re-verifying the payload head from {}", offer.url), e))?;
-        drop(head_body);
-        if head.manifest_sha256 != j.manifest_sha256 || head.body_offset() != j.head_len {
-            tracing::info!("payload at the URL changed since the checkpoint; restarting");
-            return self.fresh(offer, None, policy);
-        }
-        let stream = match SectionStream::resume(&head, position.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "checkpoint unusable; restarting");
-                return self.fresh(offer, None, policy);
-            }
-        };
-        let offset = stream.offset();
-        let body = self.http.get(
-            &offer.url,
-            Want::Range {
-                start: offset,
-                end: None,
-            },
-            offer.size,
-        )?;
-        if body.served == Served::Whole {
-            tracing::info!("server ignored Range; restarting the download from byte 0");
-            return self.fresh(offer, Some(body), policy);
-        }
-        tracing::info!(offset, "resuming download");
-        Ok(Transfer { head, stream, body })
-    }
-
-    fn download(
-        &self,
-        offer: &Offer,
-        id: &PayloadId,
-        t: &Target,
-        resume: Option<Journal>,
-        on_progress: &mut dyn FnMut(u64),
-        cancel: &AtomicBool,
-    ) -> Result<Journal, StageFailure> {
-        self.prepare_slot(t, &offer.version)?;
-        let policy = VersionPolicy::NewerThan(t.running.clone());
-        let mut tr = match &resume {
-            Some(
-                j @ Journal {
-                    phase: Phase::Downloading { position },
-                    ..
-                },
-            ) => self.reopen(offer, j, position, &policy)?,
-            _ => self.fresh(offer, None, &policy)?,
-        };
-        let m = tr.head.manifest.clone();
-        for (what, need, have, label) in [
-            ("usr", m.usr.size, t.usr.len, t.passive.usr_label()),
-            ("verity", m.verity.size, t.verity.len, t.passive.verity_label()),
-        ] {
-            if need > have {
-                return Err(fail(
-                    code::DOWNLOAD_WRITE,
-                    format!(
-                        "the payload's {what} image ({need} bytes) does not fit partition {label} ({have} bytes) on {}",
-                        self.config.disk.display()
-                    ),
-                ));
-            }
-        }
-        let staging = bootent::staging_path(&self.config.esp, &offer.version);
-        let mut sink = SlotSink::open(&self.config.disk, t.usr, t.verity, &staging)
-            .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "opening", &self.config.disk, e))?;
-        let mut journal = Journal {
-            format: journal::FORMAT,
-            payload: id.clone(),
-            manifest_sha256: tr.head.manifest_sha256.clone(),
-            head_len: tr.head.body_offset(),
-            manifest: m.clone(),
-            phase: Phase::Downloading {
-                position: tr.stream.boundary().clone(),
-            },
-        };
-        let mut saved = tr.stream.boundary().clone();
-        on_progress(tr.stream.offset());
-        let mut buf = vec![0u8; READ_BUF];
-        let url = &offer.url;
-        loop {
-            if cancel.load(AtomicOrdering::Relaxed) {
-                return Err(fail(code::ERROR, format!("download of {url} cancelled")));
-            }
-            let n = match tr.body.reader.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(fail(
-                        code::DOWNLOAD_TRANSFER,
-                        format!("downloading {url} at byte {}: {e}", tr.stream.offset()),
-                    ))
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            if tr.stream.offset() + n as u64 > offer.size {
-                return Err(fail(
-                    code::PAYLOAD_SIZE_MISMATCH,
-                    format!("{url} sends more than the {} bytes the offer announced", offer.size),
-                ));
-            }
-            tr.stream
-                .feed(&buf[..n], &mut sink)
-                .map_err(|e| payload(&format!("verifying the payload from {url}"), e))?;
-            on_progress(tr.stream.offset());
-            let b = tr.stream.boundary();
-            if b.section == 0 && b.compressed == 0 && tr.stream.offset() > saved.payload_offset(&m, journal.head_len) {
-                self.failpoints.hit("usr-before-checkpoint");
-            }
-            let due = b.section != saved.section
-                || b.payload_offset(&m, journal.head_len) - saved.payload_offset(&m, journal.head_len)
-                    >= self.config.tuning.checkpoint_every;
-            if due && b != &saved && !tr.stream.is_complete() {
-                sink.sync()
-                    .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "syncing", &self.config.disk, e))?;
-                saved = b.clone();
-                journal.phase = Phase::Downloading {
-                    position: saved.clone(),
-                };
-                self.save_journal(&journal)?;
-                match (saved.section, saved.compressed) {
-                    (0, c) if c > 0 => self.failpoints.hit("usr-mid"),
-                    (1, 0) => self.failpoints.hit("between-sections"),
-                    (1, _) => self.failpoints.hit("verity-mid"),
-                    _ => {}
-                }
-            }
-        }
-        let got = tr.stream.offset();
-        if got < offer.size && !tr.stream.is_complete() {
-            return Err(fail(
-                code::DOWNLOAD_TRANSFER,
-                format!("{url}: connection closed after {got} of {} bytes", offer.size),
-            ));
-        }
-        let file_sha = tr
-            .stream
-            .finish()
-            .map_err(|e| payload(&format!("verifying the payload from {url}"), e))?;
-        if got != offer.size {
-            return Err(fail(
-                code::PAYLOAD_SIZE_MISMATCH,
-                format!("{url} is {got} bytes, the offer announced {}", offer.size),
-            ));
-        }
-        if let Some(want) = &id.offer_sha256 {
-            if *want != file_sha {
-                return Err(fail(
-                    code::PAYLOAD_HASH_MISMATCH,
-                    format!("{url}: sha256 {file_sha}, the offer announced {want}"),
-                ));
-            }
-        }
-        sink.set_uki_len(m.uki.size)
-            .and_then(|_| sink.sync())
-            .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "syncing", &sink.uki_path, e))?;
-        self.failpoints.hit("uki-written");
-        journal.phase = Phase::Downloaded;
-        self.save_journal(&journal)?;
-        tracing::info!(version = %offer.version, bytes = got, "payload downloaded and verified");
-        Ok(journal)
-    }
-
-    fn save_journal(&self, j: &Journal) -> Result<(), StageFailure> {
-        let dir = &self.config.state_dir;
-        journal::save(dir, journal::JOURNAL, j).map_err(|e| {
-            errors::io(
-                code::DOWNLOAD_WRITE,
-                "writing",
-                &journal::path(dir, journal::JOURNAL),
-                e,
-            )
-        })
-    }
-
     /// Read-back and commit (steps 4–7), all idempotent.
-    fn finalize(&self, t: &Target, j: &Journal) -> Result<Staged, StageFailure> {
+    pub(super) fn finalize(&self, t: &Target, j: &Journal) -> Result<Staged, StageFailure> {
         let m = &j.manifest;
         let version = &j.payload.version;
         self.failpoints.hit("before-read-back");
@@ -445,114 +253,18 @@ impl SlotStager {
             slot: t.passive.usr_label().to_string(),
         })
     }
-
-    /// Reads the written slot back from the device (page cache dropped)
-    /// and checks it against the verity tree and the signed root hash, the
-    /// verity area's and the UKI staging file's bytes against their digests.
-    fn read_back(&self, t: &Target, m: &Manifest, version: &str) -> Result<(), StageFailure> {
-        let disk_path = &self.config.disk;
-        let disk = std::fs::File::open(disk_path)
-            .map_err(|e| errors::io(code::NEW_ROOTFS_VERIFICATION, "opening", disk_path, e))?;
-        drop_cache(&disk, t.usr.offset, m.usr.size);
-        drop_cache(&disk, t.verity.offset, m.verity.size);
-        let root = m
-            .verity_params
-            .root_hash
-            .parse::<boxcar_verity::RootHash>()
-            .ok()
-            .ok_or_else(|| fail(code::MANIFEST_PARSE, "manifest root hash is malformed"))?;
-        let region = |e: Extent, len| boxcar_verity::Region {
-            path: disk_path,
-            offset: e.offset,
-            len: Some(len),
-        };
-        boxcar_verity::verify_regions(
-            region(t.usr, m.usr.size),
-            region(t.verity, m.verity.size),
-            &root,
-            boxcar_verity::Parallelism::Auto,
-        )
-        .map_err(|e| {
-            fail(
-                code::NEW_ROOTFS_VERIFICATION,
-                format!(
-                    "read-back of {} / {} on {}: {e}",
-                    t.passive.usr_label(),
-                    t.passive.verity_label(),
-                    disk_path.display()
-                ),
-            )
-        })?;
-        let verity_sha = sha256_range(&disk, t.verity.offset, m.verity.size)
-            .map_err(|e| errors::io(code::NEW_ROOTFS_VERIFICATION, "reading back", disk_path, e))?;
-        if verity_sha != m.verity.sha256 {
-            return Err(fail(
-                code::NEW_ROOTFS_VERIFICATION,
-                format!(
-                    "read-back of {}: sha256 {verity_sha}, manifest {}",
-                    t.passive.verity_label(),
-                    m.verity.sha256
-                ),
-            ));
-        }
-        let staging = bootent::staging_path(&self.config.esp, version);
-        let uki = match std::fs::File::open(&staging) {
-            Ok(f) => Some(f),
-            // Already renamed into place by an earlier run: check the entry.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(errors::io(code::NEW_KERNEL_VERIFICATION, "opening", &staging, e)),
-        };
-        let (uki, uki_path) = match uki {
-            Some(f) => (f, staging),
-            None => {
-                let found = bootent::list(&self.config.esp)
-                    .map_err(|e| errors::slots("listing boot entries", e))?
-                    .into_iter()
-                    .find(|f| f.name.version == version)
-                    .ok_or_else(|| {
-                        fail(
-                            code::NEW_KERNEL_VERIFICATION,
-                            format!("neither {} nor an entry for {version} exists", staging.display()),
-                        )
-                    })?;
-                let f = std::fs::File::open(&found.path)
-                    .map_err(|e| errors::io(code::NEW_KERNEL_VERIFICATION, "opening", &found.path, e))?;
-                (f, found.path)
-            }
-        };
-        let len = uki
-            .metadata()
-            .map_err(|e| errors::io(code::NEW_KERNEL_VERIFICATION, "reading", &uki_path, e))?
-            .len();
-        drop_cache(&uki, 0, len);
-        let uki_sha = sha256_range(&uki, 0, len)
-            .map_err(|e| errors::io(code::NEW_KERNEL_VERIFICATION, "reading back", &uki_path, e))?;
-        if len != m.uki.size || uki_sha != m.uki.sha256 {
-            return Err(fail(
-                code::NEW_KERNEL_VERIFICATION,
-                format!(
-                    "read-back of {}: {len} bytes sha256 {uki_sha}, manifest {} bytes {}",
-                    uki_path.display(),
-                    m.uki.size,
-                    m.uki.sha256
-                ),
-            ));
-        }
-        tracing::info!(slot = t.passive.usr_label(), "read-back verified");
-        Ok(())
-    }
 }
 
-/// sha256 (hex) of `len` bytes of `f` from `offset`.
-fn sha256_range(f: &std::fs::File, offset: u64, len: u64) -> std::io::Result<String> {
-    let mut h = Sha256State::new();
-    let mut buf = vec![0u8; READ_BUF];
-    let mut done = 0u64;
-    while done < len {
-        let n = (len - done).min(READ_BUF as u64) as usize;
-        f.read_exact_at(&mut buf[..n], offset + done)?;
-        h.update(&buf[..n]);
-        done += n as u64;
-    }
-    Ok(h.finalize_hex())
+/// Whether a failure means the payload itself is bad (as opposed to the
+/// transfer, the disk or a cancel), so its checkpoints must be discarded.
+fn refuses_payload(e: &StageFailure) -> bool {
+    [
+        code::PAYLOAD_HASH_MISMATCH,
+        code::PAYLOAD_SIZE_MISMATCH,
+        code::PAYLOAD_VERIFICATION,
+        code::PUBKEY_VERIFICATION,
+        code::INVALID_MAGIC,
+        code::MANIFEST_PARSE,
+    ]
+    .contains(&e.code)
 }

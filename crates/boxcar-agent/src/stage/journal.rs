@@ -34,7 +34,7 @@ pub struct PayloadId {
 #[serde(tag = "phase", rename_all = "kebab-case")]
 pub enum Phase {
     /// Written and fsynced up to `position` (a zstd frame boundary).
-    Downloading { position: Position },
+    Downloading { position: Box<Position> },
     /// Every section arrived, verified and fsynced; read-back and commit remain.
     Downloaded,
 }

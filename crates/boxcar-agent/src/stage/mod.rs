@@ -12,12 +12,15 @@
 //! See docs/update-agent.md, "Staging engine".
 
 mod config;
+pub mod content_range;
+mod download;
 mod engine;
 pub mod errors;
 pub mod failpoint;
 pub mod http;
 pub mod journal;
 mod ops;
+mod readback;
 mod sink;
 pub mod system;
 

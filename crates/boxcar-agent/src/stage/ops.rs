@@ -153,11 +153,17 @@ impl SlotStager {
             ));
         }
         let esp = &self.config.esp;
-        let target = bootent::list(esp)
+        let others: Vec<_> = bootent::list(esp)
             .map_err(|e| errors::slots("listing boot entries", e))?
             .into_iter()
-            .find(|f| f.name.version != running)
-            .map(|f| f.name.version)
+            .filter(|f| f.name.version != running)
+            .collect();
+        // The newest entry not marked bad; a bad one only if nothing else is left.
+        let target = others
+            .iter()
+            .find(|f| !matches!(f.name.counting, Counting::Bad { .. }))
+            .or(others.first())
+            .map(|f| f.name.version.clone())
             .ok_or_else(|| {
                 fail(
                     code::ERROR,

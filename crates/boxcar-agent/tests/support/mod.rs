@@ -159,7 +159,7 @@ impl World {
             cmdline: self.cmdline.clone(),
             failpoint: None,
             tuning: Tuning {
-                checkpoint_every: 64 * 1024,
+                checkpoint_every: 16 * 1024,
                 connect_timeout: Duration::from_secs(5),
                 read_timeout: Duration::from_secs(5),
                 boot_tries: 3,
@@ -169,7 +169,8 @@ impl World {
     }
 
     /// Builds a payload for `version` with `usr` and `uki`, signed with
-    /// this world's key (or `signing`), 256 KiB frames.
+    /// this world's key (or `signing`), 32 KiB frames (so even the
+    /// small verity section has several).
     pub fn payload(&self, version: &str, usr: &[u8], uki: &[u8], signing: Option<Signing>) -> (Vec<u8>, Manifest) {
         let d = self.dir.path();
         let (u, k, out) = (d.join("in-usr"), d.join("in-uki"), d.join(format!("{version}.bxp")));
@@ -180,7 +181,7 @@ impl World {
             usr: &u,
             uki: &k,
             level: 3,
-            frame_bytes: 256 * 1024,
+            frame_bytes: 32 * 1024,
         };
         let m = build(&input, &out, signing.unwrap_or(Signing::With(&self.key))).unwrap();
         (std::fs::read(&out).unwrap(), m)
@@ -283,6 +284,8 @@ pub enum Mode {
     StallAfter(u64),
     /// No Content-Length; the body ends when the connection closes.
     NoLength,
+    /// Answers every request with this status and an empty body.
+    Status(u16),
 }
 
 /// A loopback HTTP/1.1 server for one file.
@@ -386,6 +389,10 @@ fn serve(
         (a <= b && b < total).then_some((a, b))
     });
     let mut w = conn;
+    if let Mode::Status(code) = mode {
+        let head = format!("HTTP/1.1 {code} Refused\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return w.write_all(head.as_bytes());
+    }
     let (status, start, end) = match (mode, parsed) {
         (Mode::Honest | Mode::StallAfter(_), Some((a, b))) => ("206 Partial Content", a, b + 1),
         _ => ("200 OK", 0, total),
