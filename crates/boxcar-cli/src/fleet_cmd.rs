@@ -16,6 +16,10 @@ pub struct Args {
     /// API token (admin for changes, read-only for queries).
     #[arg(long, env = "BOXCAR_TOKEN", hide_env_values = true)]
     token: String,
+    /// PEM file of the CA certificate(s) to trust for an https:// server, instead of the
+    /// built-in Mozilla roots.
+    #[arg(long, env = "BOXCAR_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     /// Print the server's JSON as is instead of tables (times stay unix seconds there; tables
     /// show them as RFC 3339 UTC, e.g. 2026-11-22T19:30:00Z).
     #[arg(long, global = true)]
@@ -215,11 +219,15 @@ struct PolicyArgs {
 struct Failure(String, u8);
 
 pub fn run(args: Args) -> u8 {
-    let client = Client {
-        base: args.server.trim_end_matches('/').to_string(),
-        token: args.token,
-    };
-    match dispatch(&client, args.command, args.json) {
+    let result = agent(args.ca_file.as_deref()).and_then(|agent| {
+        let client = Client {
+            base: args.server.trim_end_matches('/').to_string(),
+            token: args.token,
+            agent,
+        };
+        dispatch(&client, args.command, args.json)
+    });
+    match result {
         Ok(()) => exit::OK,
         Err(Failure(msg, code)) => {
             eprintln!("boxcar fleet: {msg}");
@@ -231,11 +239,39 @@ pub fn run(args: Args) -> u8 {
 struct Client {
     base: String,
     token: String,
+    agent: ureq::Agent,
+}
+
+/// The HTTP(S) client: HTTP errors are answers (their JSON is reported), TLS trusts `ca_file`'s
+/// certificates when given, Mozilla's roots otherwise.
+fn agent(ca_file: Option<&std::path::Path>) -> Result<ureq::Agent, Failure> {
+    let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+    if let Some(path) = ca_file {
+        let read_err = |e: String| Failure(format!("reading CA file {}: {e}", path.display()), exit::IO);
+        let pem = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
+        let certs = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| read_err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(read_err("no PEM certificate in it".into()));
+        }
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
 }
 
 impl Client {
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Failure> {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent = &self.agent;
         let url = format!("{}/api/v1{path}", self.base);
         let auth = format!("Bearer {}", self.token);
         let result = match (method, body) {

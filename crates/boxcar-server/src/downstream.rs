@@ -20,6 +20,24 @@ pub struct Upstream {
     pub apps: Vec<String>,
     /// How often to sync.
     pub interval: Duration,
+    /// CA certificates to trust for an https:// upstream (see [`ca_certificates`]); `None`
+    /// trusts Mozilla's roots.
+    pub ca: Option<Vec<ureq::tls::Certificate<'static>>>,
+}
+
+/// The certificates of a PEM file's contents (a CA bundle for an https:// upstream).
+pub fn ca_certificates(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let certs = ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e.to_string())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if certs.is_empty() {
+        return Err("no PEM certificate in it".into());
+    }
+    Ok(certs)
 }
 
 /// What one sync changed.
@@ -51,11 +69,17 @@ fn get<T: serde::de::DeserializeOwned>(up: &Upstream, path: &str) -> Result<T, S
         path: path.to_string(),
         message,
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
+        .timeout_global(Some(Duration::from_secs(30)));
+    if let Some(certs) = &up.ca {
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(certs))
+                .build(),
+        );
+    }
+    let agent: ureq::Agent = config.build().into();
     let mut resp = agent
         .get(&format!("{}/api/v1{path}", up.url.trim_end_matches('/')))
         .header("Authorization", &format!("Bearer {}", up.token))

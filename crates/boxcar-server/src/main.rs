@@ -41,6 +41,10 @@ enum Command {
         /// File holding a read-only token of the upstream.
         #[arg(long, requires = "upstream")]
         upstream_token_file: Option<std::path::PathBuf>,
+        /// PEM file of the CA certificate(s) to trust for an https:// upstream (default: Mozilla's
+        /// roots).
+        #[arg(long, requires = "upstream")]
+        upstream_ca_file: Option<std::path::PathBuf>,
         /// Apps to mirror (repeatable).
         #[arg(long = "mirror-app", default_value = "flatcar")]
         mirror_apps: Vec<String>,
@@ -105,6 +109,7 @@ fn main() -> anyhow::Result<()> {
             prune_interval_secs,
             upstream,
             upstream_token_file,
+            upstream_ca_file,
             mirror_apps,
             sync_interval_secs,
         } => {
@@ -116,11 +121,21 @@ fn main() -> anyhow::Result<()> {
                         .with_context(|| format!("reading {}", path.display()))?
                         .trim()
                         .to_string();
+                    let ca = match upstream_ca_file {
+                        None => None,
+                        Some(path) => {
+                            let pem = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                            let certs = boxcar_server::downstream::ca_certificates(&pem)
+                                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                            Some(certs)
+                        }
+                    };
                     Some(boxcar_server::downstream::Upstream {
                         url,
                         token,
                         apps: mirror_apps,
                         interval: std::time::Duration::from_secs(sync_interval_secs),
+                        ca,
                     })
                 }
             };

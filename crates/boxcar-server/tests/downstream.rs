@@ -38,6 +38,7 @@ fn mirrors_channels_and_packages_and_follows_promotions(b: Backend) {
         token: upstream.reader.clone(),
         apps: vec!["flatcar".into()],
         interval: Duration::from_secs(3600),
+        ca: None,
     };
     let report = sync_once(&down.fleet.store, T0, &up).unwrap();
     assert_eq!(
