@@ -189,6 +189,22 @@ fn omaha(event_type: EventType, result: EventResult) -> Effect {
 }
 
 impl Machine {
+    /// A machine in UPDATED_NEED_REBOOT for an update staged earlier in this boot, when the
+    /// daemon restarts before the reboot (update_engine restores the same state from its
+    /// completion marker in /run). No effects: the events were sent by the first run.
+    pub fn staged(version: String, size: u64) -> Machine {
+        Machine {
+            status: Status {
+                state: State::UpdatedNeedReboot,
+                progress: 1.0,
+                new_version: Some(version),
+                new_size: size,
+                downloaded: size,
+                last_error: None,
+            },
+        }
+    }
+
     /// Current status.
     pub fn status(&self) -> &Status {
         &self.status

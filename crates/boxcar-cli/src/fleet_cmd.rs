@@ -16,7 +16,8 @@ pub struct Args {
     /// API token (admin for changes, read-only for queries).
     #[arg(long, env = "BOXCAR_TOKEN", hide_env_values = true)]
     token: String,
-    /// Print raw JSON instead of tables.
+    /// Print the server's JSON as is instead of tables (times stay unix seconds there; tables
+    /// show them as RFC 3339 UTC, e.g. 2026-11-22T19:30:00Z).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -126,7 +127,7 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Show the activity log.
+    /// Show the activity log (newest first; times in RFC 3339 UTC, unix seconds with --json).
     Activity {
         /// Application (id or name).
         #[arg(long)]
@@ -303,6 +304,25 @@ fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Unix seconds as RFC 3339 in UTC (`1704715200` → `2024-01-08T12:00:00Z`); anything that is
+/// not a representable number of seconds is shown as it came.
+fn rfc3339_utc(v: &Value) -> String {
+    v.as_i64()
+        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| v.to_string())
+}
+
+/// Replaces the unix-second field `field` of every row with its RFC 3339 form (tables only).
+fn times_as_rfc3339(mut rows: Value, field: &str) -> Value {
+    for row in rows.as_array_mut().into_iter().flatten() {
+        if let Some(v) = row.get_mut(field) {
+            *v = Value::String(rfc3339_utc(v));
+        }
+    }
+    rows
 }
 
 fn print_json(v: &Value) {
@@ -541,20 +561,46 @@ fn dispatch(c: &Client, cmd: Cmd, raw: bool) -> Result<(), Failure> {
                 ("LAST_ERROR", "/last_error"),
             ],
         ),
-        Cmd::Activity { app, limit } => show(
-            c.call(
+        Cmd::Activity { app, limit } => {
+            let rows = c.call(
                 "GET",
                 &format!("/activity{}", q(&[("app", app), ("limit", Some(limit.to_string()))])),
                 None,
-            )?,
-            &[
-                ("TS", "/ts"),
-                ("KIND", "/kind"),
-                ("GROUP", "/group_id"),
-                ("VERSION", "/version"),
-                ("MESSAGE", "/message"),
-            ],
-        ),
+            )?;
+            show(
+                if raw { rows } else { times_as_rfc3339(rows, "ts") },
+                &[
+                    ("TS", "/ts"),
+                    ("KIND", "/kind"),
+                    ("GROUP", "/group_id"),
+                    ("VERSION", "/version"),
+                    ("MESSAGE", "/message"),
+                ],
+            )
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_seconds_print_as_rfc3339_utc() {
+        // 1704715200 = 19730 days * 86400 + 12 h: Monday 8 January 2024, 12:00 UTC.
+        assert_eq!(rfc3339_utc(&json!(1704715200)), "2024-01-08T12:00:00Z");
+        assert_eq!(rfc3339_utc(&json!(0)), "1970-01-01T00:00:00Z");
+        // One second before the epoch, and a leap day.
+        assert_eq!(rfc3339_utc(&json!(-1)), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339_utc(&json!(1709164800)), "2024-02-29T00:00:00Z");
+        // Not seconds: shown as they came, never a panic.
+        assert_eq!(rfc3339_utc(&json!("soon")), "\"soon\"");
+        assert_eq!(rfc3339_utc(&json!(i64::MAX)), i64::MAX.to_string());
+        let rows = times_as_rfc3339(json!([{"ts": 86400, "kind": "x"}, {"kind": "y"}]), "ts");
+        assert_eq!(
+            rows,
+            json!([{"ts": "1970-01-02T00:00:00Z", "kind": "x"}, {"kind": "y"}])
+        );
+    }
 }

@@ -6,6 +6,7 @@ mod image_cmd;
 mod payload_cmd;
 mod reboot_cmd;
 mod sysext_cmd;
+mod update_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Command {
     Image(image_cmd::Args),
     /// Reboot coordination: strategy, maintenance windows, lock holders, unlock.
     Reboot(reboot_cmd::Args),
+    /// The node's update agent (boxcar-updated): status, check, watch, reset, rollback.
+    Update(update_cmd::Args),
 }
 
 /// Exit codes shared by the commands.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Payload(a) => payload_cmd::run(a),
         Command::Sysext(a) => sysext_cmd::run(a),
         Command::Reboot(a) => reboot_cmd::run(a),
+        Command::Update(a) => update_cmd::run(a),
         Command::Image(a) => image_cmd::run(a),
     };
     ExitCode::from(code)

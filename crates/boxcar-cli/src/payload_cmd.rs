@@ -40,6 +40,10 @@ enum Cmd {
         /// zstd compression level.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
         level: i32,
+        /// Uncompressed MiB per zstd frame: nodes resume an interrupted
+        /// download at frame boundaries, so smaller frames re-fetch less.
+        #[arg(long = "frame-mib", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        frame_mib: u64,
         /// Payload file to write.
         #[arg(short, long)]
         output: PathBuf,
@@ -107,6 +111,7 @@ fn run_inner(cmd: Cmd) -> Result<(), PayloadError> {
             uki,
             key,
             level,
+            frame_mib,
             output,
         } => {
             let key = key.as_deref().map(keys::load_private).transpose()?;
@@ -119,6 +124,7 @@ fn run_inner(cmd: Cmd) -> Result<(), PayloadError> {
                 usr: &usr,
                 uki: &uki,
                 level,
+                frame_bytes: frame_mib << 20,
             };
             let m = boxcar_payload::build(&input, &output, signing)?;
             println!(

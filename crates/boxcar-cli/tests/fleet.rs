@@ -168,6 +168,18 @@ fn publish_promote_group_policy_pause_resume_and_search() {
     ] {
         assert!(activity.contains(kind), "{kind} missing from {activity}");
     }
+    // Tables show RFC 3339 UTC times; --json keeps the API's unix seconds, and both name the
+    // same instant.
+    let first = activity.lines().nth(1).unwrap().split('\t').next().unwrap().to_string();
+    let shown: jiff::Timestamp = first.parse().unwrap_or_else(|e| panic!("{first:?}: {e}"));
+    assert!(
+        first.ends_with('Z') && first.len() == "2026-01-01T00:00:00Z".len(),
+        "{first}"
+    );
+    let raw: serde_json::Value = serde_json::from_str(&ok(&s, &["--json", "activity"])).unwrap();
+    assert_eq!(raw[0]["ts"].as_i64(), Some(shown.as_second()), "{raw}");
+    let age = jiff::Timestamp::now().as_second() - shown.as_second();
+    assert!((0..600).contains(&age), "activity time {first} is {age} s from now");
 }
 
 #[test]

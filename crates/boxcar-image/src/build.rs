@@ -341,6 +341,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, ImageError> {
             usr: &usr_img,
             uki: &uki_img,
             level: opts.payload_level,
+            frame_bytes: boxcar_payload::DEFAULT_FRAME_BYTES,
         },
         boxcar_payload::VerityIdentity::Fixed {
             salt: v.salt.clone(),

@@ -5,8 +5,9 @@
 //! character references, because DTDs are refused outright.
 
 use crate::ParseError;
-use quick_xml::events::{BytesStart, Event as XmlEvent};
+use quick_xml::events::Event as XmlEvent;
 use quick_xml::Reader;
+use std::borrow::Cow;
 
 /// Bounds applied while parsing. The defaults follow Nebraska (64 KiB bodies) and are generous for
 /// every document update_engine sends, which are under 2 KiB.
@@ -80,8 +81,45 @@ impl Node {
     }
 }
 
-/// Parses `body` into its root element, enforcing `limits`.
-pub(crate) fn parse_tree(body: &[u8], limits: &Limits) -> Result<Node, ParseError> {
+/// One element's attributes in document order: local name and unescaped value (borrowed from the
+/// body unless unescaping changed it).
+pub(crate) type Attrs<'x> = [(&'x str, Cow<'x, str>)];
+
+/// The first value of attribute `name`.
+pub(crate) fn attr<'x>(attrs: &'x Attrs<'_>, name: &str) -> Option<&'x str> {
+    attrs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_ref())
+}
+
+/// A numeric attribute; missing or blank → `None`, present but not a number → error.
+pub(crate) fn num<T: std::str::FromStr>(
+    attrs: &Attrs<'_>,
+    element: &'static str,
+    attribute: &'static str,
+) -> Result<Option<T>, ParseError> {
+    match attr(attrs, attribute) {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| ParseError::InvalidNumber {
+            element,
+            attribute,
+            value: v.chars().take(64).collect(),
+        }),
+    }
+}
+
+/// Receives the elements of a document as [`walk`] reads them. Nothing is reported before the
+/// whole document has been read without error, so a visitor keeps its own findings (and its first
+/// semantic error) until [`walk`] returns.
+pub(crate) trait Visitor {
+    /// An element opens at `depth` (the root is 0).
+    fn open(&mut self, depth: usize, name: &str, attrs: &Attrs<'_>);
+    /// The element opened last at `depth` closes.
+    fn close(&mut self, depth: usize);
+}
+
+/// Reads `body` element by element, enforcing `limits`, and calls `v` for each element; no tree
+/// is built, so a visitor copies only what it keeps.
+pub(crate) fn walk(body: &[u8], limits: &Limits, v: &mut impl Visitor) -> Result<(), ParseError> {
     if body.len() > limits.max_body {
         return Err(ParseError::BodyTooLarge {
             len: body.len(),
@@ -91,74 +129,123 @@ pub(crate) fn parse_tree(body: &[u8], limits: &Limits) -> Result<Node, ParseErro
     let text = std::str::from_utf8(body).map_err(|_| ParseError::Utf8)?;
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(true);
-    let mut stack: Vec<Node> = Vec::new();
-    let mut root: Option<Node> = None;
+    // Names of the open elements, concatenated (for the "unclosed" message), and where each
+    // starts; the depth is the number of starts. Both buffers are reused, as is `spare`, the
+    // attribute list's allocation: a document costs a handful of allocations, not one per element.
+    let mut open_names = String::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut spare: Vec<(&str, Cow<'_, str>)> = Vec::new();
+    let mut seen_root = false;
     let mut count = 0usize;
     loop {
         let event = reader.read_event().map_err(|e| xml_error(&reader, e))?;
-        match event {
+        let (start, empty) = match event {
             XmlEvent::DocType(_) => return Err(ParseError::Doctype),
-            XmlEvent::Start(start) => {
-                count += 1;
-                if count > limits.max_elements || stack.len() >= limits.max_depth {
-                    return Err(ParseError::TooManyElements {
-                        max: limits.max_elements,
-                    });
-                }
-                if root.is_some() && stack.is_empty() {
+            XmlEvent::Start(start) => (start, false),
+            XmlEvent::Empty(start) => (start, true),
+            XmlEvent::End(_) => {
+                let Some(at) = open.pop() else {
                     return Err(ParseError::Xml {
                         position: position(&reader),
-                        message: "more than one root element".into(),
+                        message: "unexpected closing tag".into(),
                     });
-                }
-                stack.push(element(&start, limits)?);
-            }
-            XmlEvent::Empty(start) => {
-                count += 1;
-                if count > limits.max_elements || stack.len() >= limits.max_depth {
-                    return Err(ParseError::TooManyElements {
-                        max: limits.max_elements,
-                    });
-                }
-                let node = element(&start, limits)?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(node),
-                    None if root.is_none() => root = Some(node),
-                    None => {
-                        return Err(ParseError::Xml {
-                            position: position(&reader),
-                            message: "more than one root element".into(),
-                        })
-                    }
-                }
-            }
-            XmlEvent::End(_) => {
-                let node = stack.pop().ok_or_else(|| ParseError::Xml {
-                    position: position(&reader),
-                    message: "unexpected closing tag".into(),
-                })?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(node),
-                    None => root = Some(node),
-                }
+                };
+                open_names.truncate(at);
+                v.close(open.len());
+                continue;
             }
             XmlEvent::Text(t) if t.contains(&b'&') => {
                 t.unescape().map_err(|e| ParseError::Entity(e.to_string()))?;
+                continue;
             }
             XmlEvent::Eof => break,
-            _ => {}
+            _ => continue,
+        };
+        count += 1;
+        if count > limits.max_elements || open.len() >= limits.max_depth {
+            return Err(ParseError::TooManyElements {
+                max: limits.max_elements,
+            });
+        }
+        if seen_root && open.is_empty() {
+            return Err(ParseError::Xml {
+                position: position(&reader),
+                message: "more than one root element".into(),
+            });
+        }
+        seen_root = true;
+        let local = start.local_name();
+        let name = std::str::from_utf8(local.as_ref()).map_err(|_| ParseError::Utf8)?;
+        let mut attrs = recycle(std::mem::take(&mut spare));
+        for a in start.attributes() {
+            let a = a.map_err(|e| ParseError::Xml {
+                position: 0,
+                message: e.to_string(),
+            })?;
+            attrs.push(attribute(name, a, limits)?);
+        }
+        let depth = open.len();
+        v.open(depth, name, &attrs);
+        spare = recycle(attrs);
+        if empty {
+            v.close(depth);
+        } else {
+            open.push(open_names.len());
+            open_names.push_str(name);
         }
     }
-    if !stack.is_empty() {
+    if let Some(&at) = open.last() {
         return Err(ParseError::Xml {
             position: position(&reader),
-            message: format!(
-                "unclosed element <{}>",
-                stack.last().map(|n| n.name.as_str()).unwrap_or("")
-            ),
+            message: format!("unclosed element <{}>", &open_names[at..]),
         });
     }
-    root.ok_or(ParseError::Empty)
+    if !seen_root {
+        return Err(ParseError::Empty);
+    }
+    Ok(())
+}
+
+/// Empties an attribute list and hands its allocation on with new lifetimes (the standard
+/// library collects an emptied `Vec` into one of the same element layout in place).
+// `filter` cannot change the element type (the lifetimes); the closure never runs on an empty Vec.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'x, 'y>(mut v: Vec<(&'x str, Cow<'x, str>)>) -> Vec<(&'y str, Cow<'y, str>)> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+/// Builds the whole element tree (responses, which are parsed by the node, not in a hot path).
+#[derive(Default)]
+struct TreeBuilder {
+    stack: Vec<Node>,
+    root: Option<Node>,
+}
+
+impl Visitor for TreeBuilder {
+    fn open(&mut self, _depth: usize, name: &str, attrs: &Attrs<'_>) {
+        self.stack.push(Node {
+            name: name.to_string(),
+            attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            children: Vec::new(),
+        });
+    }
+
+    fn close(&mut self, _depth: usize) {
+        if let Some(node) = self.stack.pop() {
+            match self.stack.last_mut() {
+                Some(parent) => parent.children.push(node),
+                None => self.root = Some(node),
+            }
+        }
+    }
+}
+
+/// Parses `body` into its root element, enforcing `limits`.
+pub(crate) fn parse_tree(body: &[u8], limits: &Limits) -> Result<Node, ParseError> {
+    let mut tree = TreeBuilder::default();
+    walk(body, limits, &mut tree)?;
+    tree.root.ok_or(ParseError::Empty)
 }
 
 fn position(reader: &Reader<&[u8]>) -> u64 {
@@ -175,35 +262,26 @@ fn xml_error(reader: &Reader<&[u8]>, e: quick_xml::Error) -> ParseError {
     }
 }
 
-fn element(start: &BytesStart<'_>, limits: &Limits) -> Result<Node, ParseError> {
-    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-    let mut attrs = Vec::new();
-    for attr in start.attributes() {
-        let attr = attr.map_err(|e| ParseError::Xml {
-            position: 0,
-            message: e.to_string(),
-        })?;
-        let key = String::from_utf8_lossy(attr.key.local_name().as_ref()).into_owned();
-        if attr.value.len() > limits.max_attribute_len {
-            return Err(ParseError::AttributeTooLong {
-                element: name,
-                attribute: key,
-                len: attr.value.len(),
-                max: limits.max_attribute_len,
-            });
-        }
-        let value = attr.unescape_value().map_err(|e| match e {
-            quick_xml::Error::Escape(esc) => ParseError::Entity(esc.to_string()),
-            other => ParseError::Xml {
-                position: 0,
-                message: other.to_string(),
-            },
-        })?;
-        attrs.push((key, value.into_owned()));
+fn attribute<'x>(
+    element: &str,
+    attr: quick_xml::events::attributes::Attribute<'x>,
+    limits: &Limits,
+) -> Result<(&'x str, Cow<'x, str>), ParseError> {
+    let key = std::str::from_utf8(attr.key.local_name().into_inner()).map_err(|_| ParseError::Utf8)?;
+    if attr.value.len() > limits.max_attribute_len {
+        return Err(ParseError::AttributeTooLong {
+            element: element.to_string(),
+            attribute: key.to_string(),
+            len: attr.value.len(),
+            max: limits.max_attribute_len,
+        });
     }
-    Ok(Node {
-        name,
-        attrs,
-        children: Vec::new(),
-    })
+    let value = attr.unescape_value().map_err(|e| match e {
+        quick_xml::Error::Escape(esc) => ParseError::Entity(esc.to_string()),
+        other => ParseError::Xml {
+            position: 0,
+            message: other.to_string(),
+        },
+    })?;
+    Ok((key, value))
 }

@@ -1,6 +1,6 @@
 //! The request update_engine sends: one `<request>` with `<os>` and one `<app>`.
 
-use crate::parse::{parse_tree, Limits, Node};
+use crate::parse::{attr, num, walk, Attrs, Limits, Visitor};
 use crate::{EventResult, EventType, ParseError};
 
 /// An Omaha request document.
@@ -114,76 +114,158 @@ impl Request {
     }
 
     /// Parses a request body with explicit limits.
+    ///
+    /// Reads the document once, element by element, copying only the attributes a request has
+    /// (no intermediate tree: this runs for every check-in the server answers). Malformed XML is
+    /// reported before any semantic error; among semantic errors the first in document order wins.
     pub fn parse_with(body: &[u8], limits: &Limits) -> Result<Request, ParseError> {
-        let root = parse_tree(body, limits)?;
-        if root.name != "request" {
+        let mut v = RequestVisitor::default();
+        walk(body, limits, &mut v)?;
+        if let Some(found) = v.wrong_root {
             return Err(ParseError::UnexpectedRoot {
                 expected: "request",
-                found: root.name,
+                found,
             });
         }
-        let os = root.child("os").map(|n| Os {
-            version: n.attr_owned("version"),
-            platform: n.attr_owned("platform"),
-            sp: n.attr_owned("sp"),
-            arch: n.attr_owned("arch"),
-        });
-        let apps = root.children_named("app").map(app).collect::<Result<Vec<_>, _>>()?;
-        Ok(Request {
-            protocol: root.attr_owned("protocol").unwrap_or_default(),
-            version: root.attr_owned("version"),
-            updater_version: root.attr_owned("updaterversion"),
-            install_source: root.attr_owned("installsource"),
-            is_machine: root.attr_owned("ismachine"),
-            os,
-            apps,
-        })
+        match v.error {
+            Some(e) => Err(e),
+            None => Ok(v.req),
+        }
     }
 }
 
-fn app(n: &Node) -> Result<AppRequest, ParseError> {
-    let app_id = n.attr_owned("appid").ok_or(ParseError::MissingAttribute {
-        element: "app",
-        attribute: "appid",
-    })?;
-    let mut events = Vec::new();
-    for e in n.children_named("event") {
-        let t: u32 = e.num("event", "eventtype")?.ok_or(ParseError::MissingAttribute {
-            element: "event",
-            attribute: "eventtype",
-        })?;
-        let r: u32 = e.num("event", "eventresult")?.unwrap_or(1);
-        events.push(Event {
-            event_type: t.into(),
-            event_result: r.into(),
-            error_code: e.num("event", "errorcode")?,
-            previous_version: e.attr_owned("previousversion"),
+/// Fills a [`Request`] from the elements that matter: the root's attributes, its first `<os>`,
+/// its `<app>`s and, directly inside each app, the first `<ping>`, the first `<updatecheck>` and
+/// every `<event>`. Everything else is checked by the walker and skipped.
+#[derive(Default)]
+struct RequestVisitor {
+    req: Request,
+    /// The root element's name when it is not `request`.
+    wrong_root: Option<String>,
+    /// First semantic error (missing appid, bad number), reported once the XML was read.
+    error: Option<ParseError>,
+    /// Inside a direct `<app>` child of the root.
+    in_app: bool,
+    seen_ping: bool,
+    seen_update_check: bool,
+}
+
+fn owned(attrs: &Attrs<'_>, name: &str) -> Option<String> {
+    attr(attrs, name).map(str::to_string)
+}
+
+impl RequestVisitor {
+    fn fail(&mut self, e: ParseError) {
+        self.error.get_or_insert(e);
+    }
+
+    fn root(&mut self, name: &str, a: &Attrs<'_>) {
+        if name != "request" {
+            self.wrong_root = Some(name.to_string());
+            return;
+        }
+        self.req.protocol = owned(a, "protocol").unwrap_or_default();
+        self.req.version = owned(a, "version");
+        self.req.updater_version = owned(a, "updaterversion");
+        self.req.install_source = owned(a, "installsource");
+        self.req.is_machine = owned(a, "ismachine");
+    }
+
+    fn app(&mut self, a: &Attrs<'_>) {
+        self.in_app = true;
+        self.seen_ping = false;
+        self.seen_update_check = false;
+        let Some(app_id) = owned(a, "appid") else {
+            return self.fail(ParseError::MissingAttribute {
+                element: "app",
+                attribute: "appid",
+            });
+        };
+        self.req.apps.push(AppRequest {
+            app_id,
+            version: owned(a, "version").unwrap_or_default(),
+            track: owned(a, "track"),
+            boot_id: owned(a, "bootid"),
+            oem: owned(a, "oem"),
+            oem_version: owned(a, "oemversion"),
+            aleph_version: owned(a, "alephversion"),
+            machine_id: owned(a, "machineid").unwrap_or_default(),
+            machine_alias: owned(a, "machinealias"),
+            lang: owned(a, "lang"),
+            board: owned(a, "board"),
+            hardware_class: owned(a, "hardware_class"),
+            delta_okay: owned(a, "delta_okay"),
+            from_track: owned(a, "from_track"),
+            multi_manifest_ok: owned(a, "multi_manifest_ok"),
+            ..AppRequest::default()
         });
     }
-    Ok(AppRequest {
-        app_id,
-        version: n.attr_owned("version").unwrap_or_default(),
-        track: n.attr_owned("track"),
-        boot_id: n.attr_owned("bootid"),
-        oem: n.attr_owned("oem"),
-        oem_version: n.attr_owned("oemversion"),
-        aleph_version: n.attr_owned("alephversion"),
-        machine_id: n.attr_owned("machineid").unwrap_or_default(),
-        machine_alias: n.attr_owned("machinealias"),
-        lang: n.attr_owned("lang"),
-        board: n.attr_owned("board"),
-        hardware_class: n.attr_owned("hardware_class"),
-        delta_okay: n.attr_owned("delta_okay"),
-        from_track: n.attr_owned("from_track"),
-        multi_manifest_ok: n.attr_owned("multi_manifest_ok"),
-        ping: n.child("ping").map(|p| Ping {
-            active: p.attr_owned("active"),
-            a: p.attr_owned("a"),
-            r: p.attr_owned("r"),
-        }),
-        update_check: n.child("updatecheck").map(|u| UpdateCheck {
-            target_version_prefix: u.attr_owned("targetversionprefix"),
-        }),
-        events,
+
+    fn app_child(&mut self, name: &str, a: &Attrs<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        let Some(app) = self.req.apps.last_mut() else { return };
+        match name {
+            "ping" if !self.seen_ping => {
+                self.seen_ping = true;
+                app.ping = Some(Ping {
+                    active: owned(a, "active"),
+                    a: owned(a, "a"),
+                    r: owned(a, "r"),
+                });
+            }
+            "updatecheck" if !self.seen_update_check => {
+                self.seen_update_check = true;
+                app.update_check = Some(UpdateCheck {
+                    target_version_prefix: owned(a, "targetversionprefix"),
+                });
+            }
+            "event" => match event(a) {
+                Ok(e) => app.events.push(e),
+                Err(e) => self.fail(e),
+            },
+            _ => {}
+        }
+    }
+}
+
+impl Visitor for RequestVisitor {
+    fn open(&mut self, depth: usize, name: &str, a: &Attrs<'_>) {
+        match depth {
+            0 => self.root(name, a),
+            _ if self.wrong_root.is_some() => {}
+            1 if name == "app" => self.app(a),
+            1 if name == "os" && self.req.os.is_none() => {
+                self.req.os = Some(Os {
+                    version: owned(a, "version"),
+                    platform: owned(a, "platform"),
+                    sp: owned(a, "sp"),
+                    arch: owned(a, "arch"),
+                })
+            }
+            2 if self.in_app => self.app_child(name, a),
+            _ => {}
+        }
+    }
+
+    fn close(&mut self, depth: usize) {
+        if depth == 1 {
+            self.in_app = false;
+        }
+    }
+}
+
+fn event(a: &Attrs<'_>) -> Result<Event, ParseError> {
+    let t: u32 = num(a, "event", "eventtype")?.ok_or(ParseError::MissingAttribute {
+        element: "event",
+        attribute: "eventtype",
+    })?;
+    let r: u32 = num(a, "event", "eventresult")?.unwrap_or(1);
+    Ok(Event {
+        event_type: t.into(),
+        event_result: r.into(),
+        error_code: num(a, "event", "errorcode")?,
+        previous_version: owned(a, "previousversion"),
     })
 }

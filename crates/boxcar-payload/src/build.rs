@@ -21,7 +21,16 @@ pub struct BuildInput<'a> {
     pub uki: &'a Path,
     /// zstd level (1–22); 3 is zstd's default, 19 for releases.
     pub level: i32,
+    /// Uncompressed bytes per zstd frame ([`DEFAULT_FRAME_BYTES`] normally).
+    /// Each section is a sequence of independent frames, so a node can
+    /// resume decompression at any frame boundary after an interruption.
+    pub frame_bytes: u64,
 }
+
+/// 16 MiB of input per frame: the ratio loss against one frame is small
+/// (well under 1 % at level 3 on /usr images) and a resumed download
+/// re-fetches at most one frame.
+pub const DEFAULT_FRAME_BYTES: u64 = 16 << 20;
 
 /// Whether `build` signs the result right away.
 pub enum Signing<'a> {
@@ -44,13 +53,27 @@ fn wr(path: &Path) -> impl Fn(std::io::Error) -> PayloadError + '_ {
     }
 }
 
-/// Compresses `src` into `dst`, returning the section's sizes and digests.
-fn compress(src: &Path, dst: &Path, level: i32) -> Result<Section, PayloadError> {
-    let mut input = HashingReader::new(BufReader::new(File::open(src).map_err(rd(src))?));
-    let out = HashingWriter::new(BufWriter::new(File::create(dst).map_err(wr(dst))?));
-    let mut enc = zstd::stream::Encoder::new(out, level).map_err(wr(dst))?;
-    std::io::copy(&mut input, &mut enc).map_err(wr(dst))?;
-    let mut out = enc.finish().map_err(wr(dst))?;
+/// Compresses `src` into `dst` as independent zstd frames of at most
+/// `frame_bytes` input each, returning the section's sizes and digests.
+fn compress(src: &Path, dst: &Path, level: i32, frame_bytes: u64) -> Result<Section, PayloadError> {
+    let file = File::open(src).map_err(rd(src))?;
+    let total = file.metadata().map_err(rd(src))?.len();
+    let mut input = HashingReader::new(BufReader::with_capacity(1 << 20, file));
+    let mut out = HashingWriter::new(BufWriter::new(File::create(dst).map_err(wr(dst))?));
+    let frame_bytes = frame_bytes.max(1);
+    // An empty input still gets one (empty) frame.
+    let frames = total.div_ceil(frame_bytes).max(1);
+    for _ in 0..frames {
+        let mut enc = zstd::stream::Encoder::new(&mut out, level).map_err(wr(dst))?;
+        std::io::copy(&mut (&mut input).take(frame_bytes), &mut enc).map_err(rd(src))?;
+        enc.finish().map_err(wr(dst))?;
+    }
+    if input.count != total {
+        return Err(rd(src)(std::io::Error::other(format!(
+            "file changed size while compressing ({} of {total} bytes)",
+            input.count
+        ))));
+    }
     out.flush().map_err(wr(dst))?;
     Ok(Section {
         size: input.count,
@@ -122,15 +145,15 @@ pub fn build_with_verity(
     let manifest = Manifest {
         format: FORMAT,
         version: input.version.to_string(),
-        usr: compress(input.usr, &z("usr"), input.level)?,
-        verity: compress(&verity_img, &z("verity"), input.level)?,
+        usr: compress(input.usr, &z("usr"), input.level, input.frame_bytes)?,
+        verity: compress(&verity_img, &z("verity"), input.level, input.frame_bytes)?,
         verity_params: VerityParams {
             root_hash: formatted.root.to_string(),
             salt: salt.to_hex(),
             uuid: boxcar_verity::format_uuid(&uuid),
             data_blocks: formatted.geometry.data_blocks,
         },
-        uki: compress(input.uki, &z("uki"), input.level)?,
+        uki: compress(input.uki, &z("uki"), input.level, input.frame_bytes)?,
     };
     manifest.validate()?;
     let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");

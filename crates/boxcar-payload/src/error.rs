@@ -48,6 +48,8 @@ pub enum PayloadError {
     Key { path: PathBuf, why: String },
     #[error("verity: {0}")]
     Verity(#[from] boxcar_verity::VerityError),
+    #[error("stored download position does not fit this payload: {0}")]
+    BadCheckpoint(String),
     #[error("writing section {section} to its destination: {source}")]
     Sink {
         section: &'static str,

@@ -17,8 +17,12 @@ pub mod header;
 pub mod keys;
 pub mod manifest;
 mod read;
+pub mod sha256state;
+pub mod stream;
 
-pub use build::{build, build_with_verity, sign, BuildInput, Signing, VerityIdentity};
+pub use build::{build, build_with_verity, sign, BuildInput, Signing, VerityIdentity, DEFAULT_FRAME_BYTES};
 pub use error::PayloadError;
 pub use manifest::{Manifest, Section, VerityParams, VersionPolicy};
 pub use read::{extract, open, read_unverified, verify_stream, Verified};
+pub use sha256state::Sha256State;
+pub use stream::{open_head, Head, Position, SectionKind, SectionSink, SectionStream};

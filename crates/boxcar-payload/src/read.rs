@@ -6,10 +6,10 @@
 //! it wrote bootable before [`Verified::finish`] returned `Ok`.
 
 use crate::hashio::HashingReader;
-use crate::header::{signed_message, Header, SigAlg, HEADER_LEN};
+use crate::header::{Header, HEADER_LEN};
 use crate::manifest::{Manifest, Section, VersionPolicy};
 use crate::PayloadError;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 use std::io::{self, BufReader, Read, Write};
 
@@ -45,22 +45,10 @@ pub fn read_unverified(mut r: impl Read) -> Result<(Header, Manifest), PayloadEr
 /// Reads the header and manifest, verifies the signature with `key` (an
 /// unsigned payload is refused) and applies the version policy.
 pub fn open<R: Read>(mut r: R, key: &VerifyingKey, policy: &VersionPolicy) -> Result<Verified<R>, PayloadError> {
-    let mut hb = [0u8; HEADER_LEN];
-    read_exact_or_truncated(&mut r, &mut hb, "header")?;
-    let header = Header::decode(&hb)?;
-    if header.alg == SigAlg::None {
-        return Err(PayloadError::MissingSignature);
-    }
-    let mut mb = vec![0u8; header.manifest_len as usize];
-    read_exact_or_truncated(&mut r, &mut mb, "manifest")?;
-    let sig = Signature::from_bytes(&header.signature);
-    key.verify_strict(&signed_message(header.format, &mb), &sig)
-        .map_err(|_| PayloadError::BadSignature)?;
-    let manifest = Manifest::parse(&mb)?;
-    policy.check(&manifest.version)?;
-    tracing::debug!(version = %manifest.version, "payload signature verified");
+    let head = crate::stream::open_head(&mut r, key, policy)?;
+    tracing::debug!(version = %head.manifest.version, "payload signature verified");
     Ok(Verified {
-        manifest,
+        manifest: head.manifest,
         inner: r,
         next: 0,
     })

@@ -45,6 +45,8 @@ fn fixture(version: &str, signing: bool) -> Fixture {
         usr: &d.join("usr.in"),
         uki: &d.join("uki.in"),
         level: 3,
+        // Several frames per section: the multi-frame format is what nodes read.
+        frame_bytes: 64 * 1024,
     };
     let s = if signing {
         Signing::With(&key)

@@ -20,18 +20,19 @@
 //! | `KURED_SENTINEL` | file kured watches | `/var/run/reboot-required` |
 //! | `REBOOT_ID` | lock holder id | `/etc/machine-id` |
 //!
-//! Unknown keys are ignored: the same file carries the update agent's `SERVER=`, `GROUP=`...
+//! The syntax, layering and `file:line` errors come from `boxcar-updateconf`, the one parser
+//! of update.conf (the update agent reads the same layers). Keys neither reads are warned
+//! about by the daemons; here they are ignored: the file also carries the agent's `SERVER=`...
 //! Among aliases the one set last wins (the `/etc` layer comes after `/usr`). An empty value
 //! unsets a key, so `/etc` can drop an image-default window with `REBOOT_WINDOWS=`.
 
 use crate::window::{self, Schedule, Window};
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where the image and the operator put the file, lowest precedence first.
-pub const DEFAULT_PATHS: [&str; 2] = ["/usr/share/boxcar/update.conf", "/etc/boxcar/update.conf"];
+pub use boxcar_updateconf::DEFAULT_PATHS;
 
 /// kured's default sentinel.
 pub const DEFAULT_KURED_SENTINEL: &str = "/var/run/reboot-required";
@@ -81,31 +82,8 @@ impl fmt::Display for StrategyKind {
     }
 }
 
-/// One problem in a config file, located by file and line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// The file exists but could not be read.
-    #[error("reading {path}: {message}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The OS error.
-        message: String,
-    },
-    /// A line or a value is invalid.
-    #[error("{path}:{line}: {message}")]
-    Line {
-        /// The file.
-        path: String,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong, naming the key.
-        message: String,
-    },
-    /// Keys that are fine alone but not together (e.g. `fleetlock` without `FLEETLOCK_URL`).
-    #[error("{0}")]
-    Combination(String),
-}
+pub use boxcar_updateconf::ConfigError;
+use boxcar_updateconf::{Setting, Settings};
 
 /// All problems found in the layered config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,79 +142,9 @@ pub struct Loaded {
     pub errors: Vec<ConfigError>,
 }
 
-/// One `KEY=value` with where it came from.
-#[derive(Debug, Clone)]
-struct Setting {
-    value: String,
-    path: String,
-    line: usize,
-    order: usize,
-}
-
-/// Splits `KEY=value` lines (EnvironmentFile syntax: `#`/`;` comments, optional quotes).
-fn parse_lines(path: &str, text: &str, order: &mut usize, out: &mut HashMap<String, Setting>) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        let err = |message: String| ConfigError::Line {
-            path: path.to_string(),
-            line: i + 1,
-            message,
-        };
-        let Some((key, value)) = line.split_once('=') else {
-            errors.push(err(format!("expected KEY=value, found {line:?}")));
-            continue;
-        };
-        let key = key.trim();
-        if key.is_empty()
-            || key.starts_with(|c: char| c.is_ascii_digit())
-            || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            errors.push(err(format!("invalid key {key:?}: expected letters, digits and _")));
-            continue;
-        }
-        let value = value.trim();
-        let value = match unquote(value) {
-            Some(v) => v,
-            None => {
-                errors.push(err(format!("{key}: unterminated quote in {value:?}")));
-                continue;
-            }
-        };
-        *order += 1;
-        out.insert(
-            key.to_string(),
-            Setting {
-                value,
-                path: path.to_string(),
-                line: i + 1,
-                order: *order,
-            },
-        );
-    }
-    errors
-}
-
-fn unquote(v: &str) -> Option<String> {
-    for q in ['"', '\''] {
-        if let Some(rest) = v.strip_prefix(q) {
-            return rest.strip_suffix(q).map(str::to_string);
-        }
-    }
-    Some(v.to_string())
-}
-
 /// Parses the layers (lowest precedence first) into a config, or every problem found.
 pub fn parse_layers(layers: &[(&str, &str)]) -> Result<RebootConfig, ConfigErrors> {
-    let mut settings = HashMap::new();
-    let mut order = 0;
-    let mut errors = Vec::new();
-    for (path, text) in layers {
-        errors.extend(parse_lines(path, text, &mut order, &mut settings));
-    }
+    let (settings, mut errors) = Settings::parse_lenient(layers);
     let cfg = build(&settings, &mut errors);
     if errors.is_empty() {
         Ok(cfg)
@@ -245,20 +153,8 @@ pub fn parse_layers(layers: &[(&str, &str)]) -> Result<RebootConfig, ConfigError
     }
 }
 
-/// The last-set, non-empty value among `keys` (aliases).
-fn pick<'a>(s: &'a HashMap<String, Setting>, keys: &[&str]) -> Option<&'a Setting> {
-    keys.iter()
-        .filter_map(|k| s.get(*k))
-        .max_by_key(|x| x.order)
-        .filter(|x| !x.value.is_empty())
-}
-
 fn at(setting: &Setting, message: String) -> ConfigError {
-    ConfigError::Line {
-        path: setting.path.clone(),
-        line: setting.line,
-        message,
-    }
+    setting.error(message)
 }
 
 /// Checks a group name like FleetLock does: `^[a-zA-Z0-9.-]+$`.
@@ -266,11 +162,11 @@ pub fn valid_group(g: &str) -> bool {
     !g.is_empty() && g.len() <= 64 && g.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
-fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootConfig {
+fn build(s: &Settings, errors: &mut Vec<ConfigError>) -> RebootConfig {
     let mut cfg = RebootConfig::default();
 
     // Time zone first: windows are meaningless without it.
-    if let Some(tz) = pick(s, &["REBOOT_TIME_ZONE"]) {
+    if let Some(tz) = s.pick(&["REBOOT_TIME_ZONE"]) {
         match window::time_zone(&tz.value) {
             Ok(z) => {
                 cfg.schedule.tz = z;
@@ -279,8 +175,8 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
             Err(e) => errors.push(at(tz, format!("REBOOT_TIME_ZONE: {e}"))),
         }
     }
-    let start = pick(s, &["LOCKSMITHD_REBOOT_WINDOW_START", "REBOOT_WINDOW_START"]);
-    let length = pick(s, &["LOCKSMITHD_REBOOT_WINDOW_LENGTH", "REBOOT_WINDOW_LENGTH"]);
+    let start = s.pick(&["LOCKSMITHD_REBOOT_WINDOW_START", "REBOOT_WINDOW_START"]);
+    let length = s.pick(&["LOCKSMITHD_REBOOT_WINDOW_LENGTH", "REBOOT_WINDOW_LENGTH"]);
     match (start, length) {
         (Some(st), Some(len)) => match Window::from_locksmith(&st.value, &len.value) {
             Ok(w) => cfg.schedule.windows.push(w),
@@ -296,7 +192,7 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
         )),
         (None, None) => {}
     }
-    if let Some(ws) = pick(s, &["REBOOT_WINDOWS"]) {
+    if let Some(ws) = s.pick(&["REBOOT_WINDOWS"]) {
         for part in ws.value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             match Window::parse(part) {
                 Ok(w) => cfg.schedule.windows.push(w),
@@ -304,14 +200,14 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
             }
         }
     }
-    if let Some(g) = pick(s, &["LOCKSMITHD_GROUP", "REBOOT_GROUP"]) {
+    if let Some(g) = s.pick(&["LOCKSMITHD_GROUP", "REBOOT_GROUP"]) {
         if valid_group(&g.value) {
             cfg.group = g.value.clone();
         } else {
             errors.push(at(g, format!("group {:?}: expected 1-64 of [a-zA-Z0-9.-]", g.value)));
         }
     }
-    let endpoint = pick(s, &["LOCKSMITHD_ENDPOINT", "REBOOT_ETCD_ENDPOINTS"]);
+    let endpoint = s.pick(&["LOCKSMITHD_ENDPOINT", "REBOOT_ETCD_ENDPOINTS"]);
     if let Some(e) = endpoint {
         let list: Vec<String> = e
             .value
@@ -324,7 +220,7 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
             None => cfg.etcd_endpoints = list,
         }
     }
-    if let Some(m) = pick(s, &["REBOOT_MAX_HOLDERS"]) {
+    if let Some(m) = s.pick(&["REBOOT_MAX_HOLDERS"]) {
         match m.value.parse::<u32>() {
             Ok(n) if (1..=1000).contains(&n) => cfg.max_holders = n,
             _ => errors.push(at(
@@ -333,7 +229,7 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
             )),
         }
     }
-    if let Some(t) = pick(s, &["REBOOT_LOCK_TTL"]) {
+    if let Some(t) = s.pick(&["REBOOT_LOCK_TTL"]) {
         match window::parse_duration(&t.value) {
             Ok(d) if !d.is_zero() => cfg.lock_ttl = Some(d),
             _ => errors.push(at(
@@ -342,7 +238,7 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
             )),
         }
     }
-    if let Some(u) = pick(s, &["FLEETLOCK_URL"]) {
+    if let Some(u) = s.pick(&["FLEETLOCK_URL"]) {
         if u.value.starts_with("http://") {
             cfg.fleetlock_url = Some(u.value.trim_end_matches('/').to_string());
         } else {
@@ -352,7 +248,7 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
             ));
         }
     }
-    if let Some(t) = pick(s, &["FLEETLOCK_TOKEN_FILE"]) {
+    if let Some(t) = s.pick(&["FLEETLOCK_TOKEN_FILE"]) {
         if Path::new(&t.value).is_absolute() {
             cfg.fleetlock_token_file = Some(t.value.clone().into());
         } else {
@@ -362,7 +258,7 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
             ));
         }
     }
-    if let Some(k) = pick(s, &["KURED_SENTINEL"]) {
+    if let Some(k) = s.pick(&["KURED_SENTINEL"]) {
         if Path::new(&k.value).is_absolute() {
             cfg.kured_sentinel = k.value.clone().into();
         } else {
@@ -372,14 +268,14 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
             ));
         }
     }
-    if let Some(id) = pick(s, &["REBOOT_ID"]) {
+    if let Some(id) = s.pick(&["REBOOT_ID"]) {
         if id.value.len() <= 256 && !id.value.chars().any(char::is_whitespace) {
             cfg.node_id = Some(id.value.clone());
         } else {
             errors.push(at(id, "REBOOT_ID: expected 1-256 characters without spaces".into()));
         }
     }
-    if let Some(st) = pick(s, &["REBOOT_STRATEGY"]) {
+    if let Some(st) = s.pick(&["REBOOT_STRATEGY"]) {
         let kind = match st.value.as_str() {
             "off" => Some(StrategyKind::Off),
             "reboot" | "immediate" => Some(StrategyKind::Reboot),
@@ -419,26 +315,12 @@ fn build(s: &HashMap<String, Setting>, errors: &mut Vec<ConfigError>) -> RebootC
 
 /// Reads the layers from disk (missing files are skipped) and parses them.
 pub fn load(paths: &[&Path]) -> Result<RebootConfig, ConfigErrors> {
-    let mut texts = Vec::new();
-    let mut errors = Vec::new();
-    for p in paths {
-        match std::fs::read_to_string(p) {
-            Ok(t) => texts.push((p.display().to_string(), t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => errors.push(ConfigError::Read {
-                path: p.display().to_string(),
-                message: e.to_string(),
-            }),
-        }
-    }
-    let layers: Vec<(&str, &str)> = texts.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
-    match parse_layers(&layers) {
-        Ok(cfg) if errors.is_empty() => Ok(cfg),
-        Ok(_) => Err(ConfigErrors(errors)),
-        Err(ConfigErrors(more)) => {
-            errors.extend(more);
-            Err(ConfigErrors(errors))
-        }
+    let (settings, mut errors) = Settings::load(paths);
+    let cfg = build(&settings, &mut errors);
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(ConfigErrors(errors))
     }
 }
 

@@ -32,6 +32,9 @@ enum Command {
         /// Prune instances, events and activity older than this many days (0 keeps everything).
         #[arg(long, default_value_t = 90)]
         retention_days: u32,
+        /// Seconds between retention prunes (the first runs at start-up).
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+        prune_interval_secs: u64,
         /// Downstream mode: mirror apps, channels and packages from this upstream Boxcar server.
         #[arg(long)]
         upstream: Option<String>,
@@ -41,8 +44,8 @@ enum Command {
         /// Apps to mirror (repeatable).
         #[arg(long = "mirror-app", default_value = "flatcar")]
         mirror_apps: Vec<String>,
-        /// Seconds between syncs.
-        #[arg(long, default_value_t = 3600)]
+        /// Seconds between syncs (the first runs at start-up).
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
         sync_interval_secs: u64,
     },
     /// Create an API token and print it (it is stored hashed and cannot be shown again).
@@ -99,6 +102,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             retention_days,
+            prune_interval_secs,
             upstream,
             upstream_token_file,
             mirror_apps,
@@ -116,7 +120,7 @@ fn main() -> anyhow::Result<()> {
                         url,
                         token,
                         apps: mirror_apps,
-                        interval: std::time::Duration::from_secs(sync_interval_secs.max(10)),
+                        interval: std::time::Duration::from_secs(sync_interval_secs),
                     })
                 }
             };
@@ -124,7 +128,10 @@ fn main() -> anyhow::Result<()> {
             let retention = if retention_days == 0 {
                 Retention::Forever
             } else {
-                Retention::Days(retention_days)
+                Retention::Days {
+                    days: retention_days,
+                    every: std::time::Duration::from_secs(prune_interval_secs),
+                }
             };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(async move {

@@ -263,10 +263,7 @@ pub fn decide_grant(policy: &Policy, in_window: bool, stats: GroupStats) -> Gran
     if !in_window {
         return GrantDecision::Withhold(Withheld::OutsideWindow);
     }
-    let mut max = u64::from(policy.max_updates_per_period);
-    if policy.safe_mode == SafeMode::On && stats.completed_target == 0 {
-        max = 1;
-    }
+    let max = effective_limit(policy, stats.completed_target);
     if policy.safe_mode == SafeMode::On && stats.timed_out >= max {
         return GrantDecision::HaltForTimeouts;
     }
@@ -277,6 +274,16 @@ pub fn decide_grant(policy: &Policy, in_window: bool, stats: GroupStats) -> Gran
         return GrantDecision::Withhold(Withheld::ConcurrencyLimit);
     }
     GrantDecision::Grant
+}
+
+/// The per-period and concurrency limit in force: the policy's, or 1 in safe mode until one
+/// instance completed the target (the canary).
+pub fn effective_limit(policy: &Policy, completed_target: u64) -> u64 {
+    if policy.safe_mode == SafeMode::On && completed_target == 0 {
+        1
+    } else {
+        u64::from(policy.max_updates_per_period)
+    }
 }
 
 /// Whether failures among instances granted the target version warrant an automatic halt.

@@ -11,8 +11,14 @@ use std::time::Duration;
 pub enum Retention {
     /// Keep everything.
     Forever,
-    /// Prune rows older than this many days, hourly.
-    Days(u32),
+    /// Prune rows older than `days` days, every `every` (hourly by default; the first run is at
+    /// start-up).
+    Days {
+        /// Age limit in days.
+        days: u32,
+        /// Time between prunes.
+        every: Duration,
+    },
 }
 
 /// Starts the background jobs on the current tokio runtime.
@@ -41,9 +47,9 @@ pub fn spawn_background(fleet: Arc<Fleet>, retention: Retention) {
             }
         }
     });
-    if let Retention::Days(days) = retention {
+    if let Retention::Days { days, every } = retention {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 let f = fleet.clone();

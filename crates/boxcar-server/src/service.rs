@@ -8,7 +8,7 @@
 
 use crate::metrics::Metrics;
 use crate::model::{arch_from_board, compare_versions, Package};
-use crate::store::{CheckIn, CheckOutcome, Heartbeat, NoUpdateReason, Snapshot, Store, StoreError};
+use crate::store::{CheckIn, CheckOutcome, Heartbeat, NoUpdateReason, Snapshot, SnapshotGroup, Store, StoreError};
 use boxcar_omaha::{
     normalize_app_id, Action, AppRequest, AppResponse, AppStatus, Limits, Manifest, ParseError, Request, Response,
     UpdateCheckResponse, UpdateStatus,
@@ -69,6 +69,7 @@ pub struct Fleet {
     pub metrics: Metrics,
     snapshot: RwLock<Arc<Snapshot>>,
     heartbeats: Mutex<Vec<Heartbeat>>,
+    flushing: Mutex<()>,
     limits: Limits,
 }
 
@@ -82,6 +83,7 @@ impl Fleet {
             metrics: Metrics::default(),
             snapshot: RwLock::new(Arc::new(snap)),
             heartbeats: Mutex::new(Vec::new()),
+            flushing: Mutex::new(()),
             limits: Limits::default(),
         })
     }
@@ -93,16 +95,27 @@ impl Fleet {
         Ok(())
     }
 
-    /// Writes buffered heartbeats (blocking).
+    /// Writes buffered heartbeats (blocking). Flushes do not overlap: a caller waits for one in
+    /// progress, so when this returns everything queued before the call is written.
     pub fn flush_heartbeats(&self) -> Result<usize, StoreError> {
+        let _one_at_a_time = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = std::mem::take(&mut *self.heartbeats.lock().unwrap_or_else(|p| p.into_inner()));
         let n = batch.len();
         self.store.flush_heartbeats(&mut batch)?;
         Ok(n)
     }
 
-    /// Handles one Omaha request body (blocking; call from a blocking thread).
+    /// Handles one Omaha request body (blocking when the request needs the store; see
+    /// [`Fleet::prepare`] for answering snapshot-only requests without a blocking thread).
     pub fn handle(&self, body: &[u8], ip: &str) -> Result<String, OmahaError> {
+        let prepared = self.prepare(body)?;
+        self.answer(&prepared, ip)
+    }
+
+    /// Parses and validates a request and decides, against the current routing snapshot, whether
+    /// answering it needs the store. Pure CPU work (bounded by the parser limits), so the HTTP layer
+    /// runs it on its event loop and only hands [`Path::Store`] requests to a blocking thread.
+    pub fn prepare(&self, body: &[u8]) -> Result<Prepared, OmahaError> {
         let req = Request::parse_with(body, &self.limits)?;
         if req.protocol != "3.0" {
             return Err(OmahaError::Invalid(format!(
@@ -113,10 +126,30 @@ impl Fleet {
         if req.apps.is_empty() {
             return Err(OmahaError::Invalid("request has no <app>".into()));
         }
+        // Validated up front so that a bad second app does not leave the first one half-applied.
+        if req.apps.iter().any(|a| a.machine_id.is_empty()) {
+            return Err(OmahaError::Invalid("<app> has no machineid".into()));
+        }
+        let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let path = if req
+            .apps
+            .iter()
+            .all(|app| plan_app(&snap, &req, app).plan.is_snapshot_only())
+        {
+            Path::Snapshot
+        } else {
+            Path::Store
+        };
+        Ok(Prepared { req, snap, path })
+    }
+
+    /// Answers a prepared request. Touches the database only for [`Path::Store`] requests (then it
+    /// blocks: call it from a blocking thread); snapshot-only requests just queue heartbeats.
+    pub fn answer(&self, p: &Prepared, ip: &str) -> Result<String, OmahaError> {
         let now = self.clock.now();
-        let mut apps = Vec::with_capacity(req.apps.len());
-        for app in &req.apps {
-            apps.push(self.handle_app(now, &req, app, ip)?);
+        let mut apps = Vec::with_capacity(p.req.apps.len());
+        for app in &p.req.apps {
+            apps.push(self.handle_app(now, &p.snap, &p.req, app, ip)?);
         }
         Ok(Response {
             protocol: "3.0".into(),
@@ -127,14 +160,20 @@ impl Fleet {
         .to_xml())
     }
 
-    fn handle_app(&self, now: i64, req: &Request, app: &AppRequest, ip: &str) -> Result<AppResponse, OmahaError> {
-        if app.machine_id.is_empty() {
-            return Err(OmahaError::Invalid("<app> has no machineid".into()));
-        }
-        let app_id = normalize_app_id(&app.app_id);
-        let arch = arch_from_board(app.board.as_deref(), req.os.as_ref().and_then(|o| o.arch.as_deref()));
-        let track = app.track.clone().unwrap_or_else(|| "stable".into());
-        let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+    fn handle_app(
+        &self,
+        now: i64,
+        snap: &Snapshot,
+        req: &Request,
+        app: &AppRequest,
+        ip: &str,
+    ) -> Result<AppResponse, OmahaError> {
+        let AppRoute {
+            app_id,
+            arch,
+            track,
+            plan,
+        } = plan_app(snap, req, app);
         let mut resp = AppResponse {
             app_id: app.app_id.clone(),
             status: AppStatus::Ok,
@@ -142,58 +181,55 @@ impl Fleet {
             update_check: None,
             event_acks: app.events.len(),
         };
-        let Some(groups) = snap.apps.get(&app_id) else {
-            self.metrics.unknown_app();
-            resp.status = AppStatus::UnknownApplication;
-            resp.update_check = app
-                .update_check
-                .as_ref()
-                .map(|_| update_check(UpdateStatus::ErrorInternal));
-            return Ok(resp);
-        };
-        let group = groups.get(&track);
-        let only_heartbeats = app.events.iter().all(crate::events::is_heartbeat);
-        let up_to_date = match group.and_then(|g| g.targets.get(&arch)) {
-            None => true,
-            Some(target) => compare_versions(&app.version, target) != Ordering::Less,
-        };
-        let outcome = if only_heartbeats && (app.update_check.is_none() || up_to_date) {
-            self.heartbeats
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Heartbeat {
+        let outcome = match plan {
+            AppPlan::UnknownApp => {
+                self.metrics.unknown_app();
+                resp.status = AppStatus::UnknownApplication;
+                resp.update_check = app
+                    .update_check
+                    .as_ref()
+                    .map(|_| update_check(UpdateStatus::ErrorInternal));
+                return Ok(resp);
+            }
+            AppPlan::Heartbeat(group) => {
+                self.heartbeats
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Heartbeat {
+                        app_id,
+                        machine_id: app.machine_id.clone(),
+                        group_id: group.map(|g| g.id.clone()),
+                        track,
+                        version: app.version.clone(),
+                        arch,
+                        ip: ip.to_string(),
+                        oem: app.oem.clone().unwrap_or_default(),
+                        alias: app.machine_alias.clone().unwrap_or_default(),
+                        at: now,
+                    });
+                match (&app.update_check, group) {
+                    (None, _) => CheckOutcome::Recorded,
+                    (Some(_), None) => CheckOutcome::NoUpdate(NoUpdateReason::UnknownGroup),
+                    (Some(_), Some(_)) => CheckOutcome::NoUpdate(NoUpdateReason::UpToDate),
+                }
+            }
+            AppPlan::Store => {
+                let check = CheckIn {
                     app_id,
                     machine_id: app.machine_id.clone(),
-                    group_id: group.map(|g| g.id.clone()),
-                    track,
                     version: app.version.clone(),
+                    track,
                     arch,
                     ip: ip.to_string(),
                     oem: app.oem.clone().unwrap_or_default(),
                     alias: app.machine_alias.clone().unwrap_or_default(),
-                    at: now,
-                });
-            match (&app.update_check, group) {
-                (None, _) => CheckOutcome::Recorded,
-                (Some(_), None) => CheckOutcome::NoUpdate(NoUpdateReason::UnknownGroup),
-                (Some(_), Some(_)) => CheckOutcome::NoUpdate(NoUpdateReason::UpToDate),
+                    events: app.events.clone(),
+                    update_check: app.update_check.is_some(),
+                };
+                let outcome = self.store.check_in(now, &check)?;
+                self.metrics.events(&check.events);
+                outcome
             }
-        } else {
-            let check = CheckIn {
-                app_id,
-                machine_id: app.machine_id.clone(),
-                version: app.version.clone(),
-                track,
-                arch,
-                ip: ip.to_string(),
-                oem: app.oem.clone().unwrap_or_default(),
-                alias: app.machine_alias.clone().unwrap_or_default(),
-                events: app.events.clone(),
-                update_check: app.update_check.is_some(),
-            };
-            let outcome = self.store.check_in(now, &check)?;
-            self.metrics.events(&check.events);
-            outcome
         };
         self.metrics.outcome(&outcome);
         match outcome {
@@ -209,6 +245,86 @@ impl Fleet {
             CheckOutcome::Update(pkg) | CheckOutcome::Granted(pkg) => resp.update_check = Some(update_response(&pkg)),
         }
         Ok(resp)
+    }
+}
+
+/// Where a request is answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Every app is answered from the routing snapshot; only heartbeats are queued (no database
+    /// access, no blocking).
+    Snapshot,
+    /// At least one app has events to record or an update to decide: one store transaction per
+    /// such app (blocking).
+    Store,
+}
+
+/// A parsed, validated request and the snapshot it is answered from (so the route decided in
+/// [`Fleet::prepare`] is the one [`Fleet::answer`] takes, even if the snapshot is refreshed in
+/// between).
+pub struct Prepared {
+    req: Request,
+    snap: Arc<Snapshot>,
+    path: Path,
+}
+
+impl Prepared {
+    /// Whether answering needs the store.
+    pub fn path(&self) -> Path {
+        self.path
+    }
+}
+
+/// How one app of a request is handled.
+enum AppPlan<'s> {
+    /// The app id is not in the snapshot.
+    UnknownApp,
+    /// Nothing changes but "last seen": only heartbeat events, and no update check or already
+    /// running the target (or no group / no target for this track).
+    Heartbeat(Option<&'s SnapshotGroup>),
+    /// Events to record or an update to decide.
+    Store,
+}
+
+impl AppPlan<'_> {
+    fn is_snapshot_only(&self) -> bool {
+        !matches!(self, AppPlan::Store)
+    }
+}
+
+struct AppRoute<'s> {
+    app_id: String,
+    arch: String,
+    track: String,
+    plan: AppPlan<'s>,
+}
+
+/// Classifies one app against the snapshot (pure; shared by [`Fleet::prepare`] and the answer).
+fn plan_app<'s>(snap: &'s Snapshot, req: &Request, app: &AppRequest) -> AppRoute<'s> {
+    let app_id = normalize_app_id(&app.app_id);
+    let arch = arch_from_board(app.board.as_deref(), req.os.as_ref().and_then(|o| o.arch.as_deref()));
+    let track = app.track.clone().unwrap_or_else(|| "stable".into());
+    let plan = match snap.apps.get(&app_id) {
+        None => AppPlan::UnknownApp,
+        Some(groups) => {
+            let group = groups.get(&track);
+            let only_heartbeats = app.events.iter().all(crate::events::is_heartbeat);
+            let up_to_date = match group.and_then(|g| g.targets.get(&arch)) {
+                None => true,
+                Some(target) => compare_versions(&app.version, target) != Ordering::Less,
+            };
+            if only_heartbeats && (app.update_check.is_none() || up_to_date) {
+                AppPlan::Heartbeat(group)
+            } else {
+                AppPlan::Store
+            }
+        }
+    };
+    AppRoute {
+        app_id,
+        arch,
+        track,
+        plan,
     }
 }
 

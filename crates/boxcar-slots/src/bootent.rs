@@ -224,6 +224,79 @@ pub fn install(esp: &Path, version: &str, uki: &[u8], tries: u32) -> Result<Path
     Ok(target)
 }
 
+/// Where a UKI is written while it is still being downloaded and checked:
+/// a hidden name in the same directory (so the final rename is atomic) that
+/// systemd-boot ignores.
+pub fn staging_path(esp: &Path, version: &str) -> PathBuf {
+    esp.join(UKI_DIR).join(format!(".{PREFIX}{version}{EXT}.staging"))
+}
+
+/// Installs an already written UKI at [`staging_path`] as the entry for
+/// `version` with `tries` boot attempts: syncs it, renames it into place
+/// (the commit point: from here on systemd-boot can pick it) and removes
+/// any older entry of the same version. Idempotent: when the staged file is
+/// gone and the counted entry exists, it was installed before.
+pub fn install_staged(esp: &Path, version: &str, tries: u32) -> Result<PathBuf, SlotsError> {
+    if !valid_version(version) {
+        return Err(SlotsError::BadEntryName(version.to_string()));
+    }
+    let dir = esp.join(UKI_DIR);
+    let staged = staging_path(esp, version);
+    let name = EntryName {
+        version: version.to_string(),
+        counting: if tries == 0 {
+            Counting::Good
+        } else {
+            Counting::Trying { left: tries, done: 0 }
+        },
+    };
+    let target = dir.join(name.file_name());
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SlotsError::BootEntry { op, path, source }
+    };
+    match fs::File::open(&staged) {
+        Ok(f) => f.sync_all().map_err(io("syncing", &staged))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && target.exists() => return Ok(target),
+        Err(e) => return Err(io("opening", &staged)(e)),
+    }
+    let old = find(esp, version)?;
+    fs::rename(&staged, &target).map_err(io("renaming", &staged))?;
+    if let Some(old) = old.filter(|o| o.path != target) {
+        fs::remove_file(&old.path).map_err(io("removing", &old.path))?;
+    }
+    sync_dir(&dir)?;
+    tracing::info!(version, tries, path = %target.display(), "installed staged boot entry");
+    Ok(target)
+}
+
+/// Removes every entry of `version` and its staging file, if any (to
+/// unstage an update). Returns what was removed.
+pub fn remove(esp: &Path, version: &str) -> Result<Vec<PathBuf>, SlotsError> {
+    let mut removed = Vec::new();
+    let staged = staging_path(esp, version);
+    let mut doomed: Vec<PathBuf> = list(esp)?
+        .into_iter()
+        .filter(|f| f.name.version == version)
+        .map(|f| f.path)
+        .collect();
+    if staged.exists() {
+        doomed.push(staged);
+    }
+    for p in doomed {
+        fs::remove_file(&p).map_err(|source| SlotsError::BootEntry {
+            op: "removing",
+            path: p.clone(),
+            source,
+        })?;
+        removed.push(p);
+    }
+    if !removed.is_empty() {
+        sync_dir(&esp.join(UKI_DIR))?;
+    }
+    Ok(removed)
+}
+
 /// Blesses `version`: drops the counter, so systemd-boot treats it as good
 /// (what `systemd-bless-boot good` does). Returns the new path.
 pub fn bless(esp: &Path, version: &str) -> Result<PathBuf, SlotsError> {

@@ -78,3 +78,29 @@ fn mark_bad_and_reinstall_replace_the_old_name() {
     assert!(esp.join("EFI/Linux/other.efi").exists());
     assert!(names(esp).is_empty());
 }
+
+#[test]
+fn staged_install_is_atomic_idempotent_and_removable() {
+    let esp = tempfile::tempdir().unwrap();
+    let esp = esp.path();
+    bootent::install(esp, "1.0", b"old", 0).unwrap();
+    // A bad leftover entry of the version being staged is replaced.
+    bootent::install(esp, "2.0", b"stale", 0).unwrap();
+    bootent::mark_bad(esp, "2.0").unwrap();
+    let staged = bootent::staging_path(esp, "2.0");
+    std::fs::write(&staged, b"new").unwrap();
+    // The staging file is not an entry.
+    assert_eq!(names(esp), ["boxcar-2.0+0.efi", "boxcar-1.0.efi"]);
+    let p = bootent::install_staged(esp, "2.0", 3).unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), b"new");
+    assert_eq!(names(esp), ["boxcar-2.0+3.efi", "boxcar-1.0.efi"]);
+    assert!(!staged.exists());
+    // Running it again after the rename (a restart) is a no-op.
+    assert_eq!(bootent::install_staged(esp, "2.0", 3).unwrap(), p);
+    // Nothing staged and no entry: an error naming the staging file.
+    let e = bootent::install_staged(esp, "3.0", 3).unwrap_err().to_string();
+    assert!(e.contains(".boxcar-3.0.efi.staging"), "{e}");
+    std::fs::write(bootent::staging_path(esp, "2.0"), b"x").unwrap();
+    assert_eq!(bootent::remove(esp, "2.0").unwrap().len(), 2);
+    assert_eq!(names(esp), ["boxcar-1.0.efi"]);
+}

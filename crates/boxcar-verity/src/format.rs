@@ -69,9 +69,16 @@ pub(crate) fn covered_blocks(path: &Path, size: u64, want: DataBlocks) -> Result
 }
 
 /// Hashes `blocks` data blocks starting at `first` into `out` with positional reads.
-fn hash_range(file: &File, path: &Path, params: &Params, first: u64, out: &mut [u8]) -> Result<(), VerityError> {
+fn hash_range(
+    file: &File,
+    path: &Path,
+    base: u64,
+    params: &Params,
+    first: u64,
+    out: &mut [u8],
+) -> Result<(), VerityError> {
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut pos = first * BLOCK_SIZE as u64;
+    let mut pos = base + first * BLOCK_SIZE as u64;
     for out_chunk in out.chunks_mut(READ_CHUNK / BLOCK_SIZE * DIGEST_SIZE) {
         let len = out_chunk.len() / DIGEST_SIZE * BLOCK_SIZE;
         file.read_exact_at(&mut buf[..len], pos)
@@ -85,10 +92,13 @@ fn hash_range(file: &File, path: &Path, params: &Params, first: u64, out: &mut [
     Ok(())
 }
 
-/// Builds level 0 for a data file using `threads` workers.
+/// Builds level 0 for the data starting at byte `base` of `file` using
+/// `threads` workers, hashing from a memory map when the kernel allows
+/// one, else from positional reads.
 pub(crate) fn level0_parallel(
     file: &File,
     path: &Path,
+    base: u64,
     params: &Params,
     geo: &Geometry,
     threads: usize,
@@ -96,13 +106,28 @@ pub(crate) fn level0_parallel(
     let mut level0 = vec![0u8; geo.level_blocks[0] as usize * BLOCK_SIZE];
     let digests = &mut level0[..geo.data_blocks as usize * DIGEST_SIZE];
     let per_thread = (geo.data_blocks as usize).div_ceil(threads).max(1) * DIGEST_SIZE;
+    if let Some(map) = crate::mmap::Mapped::new(file, base, geo.data_blocks * BLOCK_SIZE as u64) {
+        let data = map.bytes();
+        let per_thread_data = per_thread / DIGEST_SIZE * BLOCK_SIZE;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = digests
+                .chunks_mut(per_thread)
+                .zip(data.chunks(per_thread_data))
+                .map(|(out, input)| s.spawn(move || hash_blocks(&params.salt, input, out)))
+                .collect();
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().map_err(|_| VerityError::WorkerPanicked))
+        })?;
+        return Ok(level0);
+    }
     std::thread::scope(|s| {
         let handles: Vec<_> = digests
             .chunks_mut(per_thread)
             .enumerate()
             .map(|(i, out)| {
                 let first = (i * per_thread / DIGEST_SIZE) as u64;
-                s.spawn(move || hash_range(file, path, params, first, out))
+                s.spawn(move || hash_range(file, path, base, params, first, out))
             })
             .collect();
         handles
@@ -132,7 +157,7 @@ pub fn format_file(
         file.read_exact_at(&mut block, 0).map_err(read_err)?;
         (Vec::new(), RootHash(hash_one(&params.salt, &block)))
     } else {
-        let level0 = level0_parallel(&file, data, params, &geo, parallelism.threads())?;
+        let level0 = level0_parallel(&file, data, 0, params, &geo, parallelism.threads())?;
         build_upper(&params.salt, &geo, level0)
     };
     let superblock = Superblock::new(&geo, &params.salt, params.uuid);

@@ -14,6 +14,7 @@
 
 mod error;
 mod format;
+mod mmap;
 mod superblock;
 mod tree;
 mod verify;
@@ -22,7 +23,7 @@ pub use error::VerityError;
 pub use format::{format_file, format_reader, FormatOutput, Parallelism};
 pub use superblock::{Superblock, SUPERBLOCK_SIZE};
 pub use tree::{Geometry, RootHash, Salt, BLOCK_SIZE, DIGEST_SIZE, HASHES_PER_BLOCK, MAX_SALT};
-pub use verify::{verify_files, Mismatch};
+pub use verify::{verify_files, verify_regions, Mismatch, Region};
 
 /// How a data image whose size is not a multiple of [`BLOCK_SIZE`] is handled.
 ///

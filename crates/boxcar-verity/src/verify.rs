@@ -30,9 +30,74 @@ pub enum Mismatch {
     Superblock(String),
 }
 
+/// A byte range of a file or block device: a whole image file, or a
+/// partition inside a disk image (`offset`/`len` from the partition table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region<'a> {
+    pub path: &'a Path,
+    /// First byte of the region.
+    pub offset: u64,
+    /// Length in bytes; `None` = to the end of the file.
+    pub len: Option<u64>,
+}
+
+impl<'a> Region<'a> {
+    /// The whole file.
+    pub fn file(path: &'a Path) -> Self {
+        Region {
+            path,
+            offset: 0,
+            len: None,
+        }
+    }
+}
+
+/// Size of a file or block device (block devices report 0 in metadata, so
+/// seek to the end).
+fn device_size(f: &File) -> std::io::Result<u64> {
+    use std::io::Seek;
+    let mut f = f;
+    f.seek(std::io::SeekFrom::End(0))
+}
+
+/// The length of `r` inside `f`, checked against the file's size.
+fn region_len(f: &File, r: &Region) -> std::io::Result<u64> {
+    let size = device_size(f)?;
+    let avail = size.checked_sub(r.offset).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("region starts at {} beyond the end ({size} bytes)", r.offset),
+        )
+    })?;
+    match r.len {
+        None => Ok(avail),
+        Some(l) if l <= avail => Ok(l),
+        Some(l) => Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "region of {l} bytes at {} extends beyond the end ({size} bytes)",
+                r.offset
+            ),
+        )),
+    }
+}
+
 /// Verifies `data` against the hash image `hash` and `root`. `Ok(())` only
 /// when every data block, every hash block and the root match.
 pub fn verify_files(data: &Path, hash: &Path, root: &RootHash, parallelism: Parallelism) -> Result<(), VerityError> {
+    verify_regions(Region::file(data), Region::file(hash), root, parallelism)
+}
+
+/// Like [`verify_files`] for byte ranges, e.g. the USR and USR-VERITY
+/// partitions of a disk image or block device read in place.
+pub fn verify_regions(
+    data_region: Region,
+    hash_region: Region,
+    root: &RootHash,
+    parallelism: Parallelism,
+) -> Result<(), VerityError> {
+    let (data, hash) = (data_region.path, hash_region.path);
+    let (dbase, hbase) = (data_region.offset, hash_region.offset);
     let herr = |source| VerityError::ReadHash {
         path: hash.into(),
         source,
@@ -42,9 +107,9 @@ pub fn verify_files(data: &Path, hash: &Path, root: &RootHash, parallelism: Para
         mismatch: m,
     };
     let hfile = File::open(hash).map_err(herr)?;
-    let hsize = hfile.metadata().map_err(herr)?.len();
+    let hsize = region_len(&hfile, &hash_region).map_err(herr)?;
     let mut sb_bytes = vec![0u8; crate::SUPERBLOCK_SIZE];
-    hfile.read_exact_at(&mut sb_bytes, 0).map_err(herr)?;
+    hfile.read_exact_at(&mut sb_bytes, hbase).map_err(herr)?;
     let sb = Superblock::decode(&sb_bytes)?;
     if sb.hash_type != 1
         || sb.algorithm != "sha256"
@@ -69,7 +134,7 @@ pub fn verify_files(data: &Path, hash: &Path, root: &RootHash, parallelism: Para
         source,
     };
     let dfile = File::open(data).map_err(derr)?;
-    let dsize = dfile.metadata().map_err(derr)?.len();
+    let dsize = region_len(&dfile, &data_region).map_err(derr)?;
     covered_blocks(data, dsize, DataBlocks::Exactly(sb.data_blocks))?;
     let params = Params {
         salt: sb.salt.clone(),
@@ -79,7 +144,7 @@ pub fn verify_files(data: &Path, hash: &Path, root: &RootHash, parallelism: Para
 
     if geo.level_blocks.is_empty() {
         let mut block = vec![0u8; BLOCK_SIZE];
-        dfile.read_exact_at(&mut block, 0).map_err(derr)?;
+        dfile.read_exact_at(&mut block, dbase).map_err(derr)?;
         if RootHash(hash_one(&params.salt, &block)) != *root {
             return Err(corrupt(Mismatch::DataBlock { block: 0, offset: 0 }));
         }
@@ -91,7 +156,7 @@ pub fn verify_files(data: &Path, hash: &Path, root: &RootHash, parallelism: Para
     for (i, &n) in geo.level_blocks.iter().enumerate() {
         let mut buf = vec![0u8; n as usize * BLOCK_SIZE];
         hfile
-            .read_exact_at(&mut buf, geo.level_offset(i) * BLOCK_SIZE as u64)
+            .read_exact_at(&mut buf, hbase + geo.level_offset(i) * BLOCK_SIZE as u64)
             .map_err(herr)?;
         stored.push(buf);
     }
@@ -118,7 +183,7 @@ pub fn verify_files(data: &Path, hash: &Path, root: &RootHash, parallelism: Para
             return Err(corrupt(Mismatch::Padding { level }));
         }
     }
-    let computed = level0_parallel(&dfile, data, &params, &geo, parallelism.threads())?;
+    let computed = level0_parallel(&dfile, data, dbase, &params, &geo, parallelism.threads())?;
     if let Some(i) = first_diff(&computed, &stored[0]) {
         if i >= geo.data_blocks as usize * DIGEST_SIZE {
             return Err(corrupt(Mismatch::Padding { level: 0 }));

@@ -54,6 +54,10 @@ const MIGRATIONS: &[&str] = &[
     // 2: index-backed grant statistics (cost follows recent grants, not group size).
     "CREATE INDEX instances_group_progress ON instances (app_id, group_id, update_in_progress, last_update_granted_at);
     CREATE INDEX instances_group_version ON instances (app_id, group_id, last_update_version, status);",
+    // 3: the in-flight and timed-out counts read status from the index too (no table lookup per
+    // in-flight update while a rollout is running).
+    "DROP INDEX instances_group_progress;
+    CREATE INDEX instances_group_inflight ON instances (app_id, group_id, update_in_progress, status, last_update_granted_at);",
 ];
 
 /// Applies the migrations not applied yet.

@@ -4,7 +4,7 @@ mod api;
 mod dashboard;
 mod fleetlock;
 
-use crate::service::{Fleet, OmahaError};
+use crate::service::{Fleet, OmahaError, Path};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -65,8 +65,16 @@ async fn omaha(State(fleet): State<Arc<Fleet>>, req: Request) -> Response {
             );
         }
     };
-    let f = fleet.clone();
-    let result = tokio::task::spawn_blocking(move || f.handle(&body, &ip)).await;
+    // Snapshot-only requests (the common heartbeat check) are answered right here; only requests
+    // that need a store transaction go to a blocking thread.
+    let result = match fleet.prepare(&body) {
+        Err(e) => Ok(Err(e)),
+        Ok(prepared) if prepared.path() == Path::Snapshot => Ok(fleet.answer(&prepared, &ip)),
+        Ok(prepared) => {
+            let f = fleet.clone();
+            tokio::task::spawn_blocking(move || f.answer(&prepared, &ip)).await
+        }
+    };
     let resp = match result {
         Ok(Ok(xml)) => ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response(),
         Ok(Err(e @ (OmahaError::Parse(_) | OmahaError::Invalid(_)))) => {

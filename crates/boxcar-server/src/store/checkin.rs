@@ -2,12 +2,14 @@
 //! transaction, so that grants stay exact under concurrency and across replicas.
 
 use super::admin::{channel_package, lock_group, save_group};
+use super::heartbeat::{upsert_params, Heartbeat, UPSERT_INSTANCE};
 use super::{add_activity, Store, StoreError};
 use crate::db::{Conn, Val};
 use crate::events::{apply_event, detect_rollback, is_heartbeat, Progress};
 use crate::model::{compare_versions, Activity, Group, InstanceStatus, Package, Severity};
 use crate::policy::{
-    decide_grant, in_windows, period_start, should_halt, GrantDecision, GroupStats, UpdatesMode, Withheld,
+    decide_grant, effective_limit, in_windows, period_start, should_halt, GrantDecision, GroupStats, SafeMode,
+    UpdatesMode, Withheld,
 };
 use boxcar_omaha::{error_code_name, Event, EventResult};
 use std::cmp::Ordering;
@@ -68,78 +70,7 @@ pub enum CheckOutcome {
     Granted(Package),
 }
 
-/// A check-in that changes nothing but "last seen" (written in batches).
-#[derive(Debug, Clone)]
-pub struct Heartbeat {
-    /// Normalised app id.
-    pub app_id: String,
-    /// Machine id.
-    pub machine_id: String,
-    /// Group resolved from the track (if any).
-    pub group_id: Option<String>,
-    /// Track as sent.
-    pub track: String,
-    /// Running version.
-    pub version: String,
-    /// Architecture.
-    pub arch: String,
-    /// Client address.
-    pub ip: String,
-    /// OEM id.
-    pub oem: String,
-    /// Machine alias.
-    pub alias: String,
-    /// Unix time of the check-in.
-    pub at: i64,
-}
-
-/// Rows per heartbeat transaction.
-pub const HEARTBEAT_CHUNK: usize = 200;
-
-/// Registers or refreshes an instance; an in-flight update whose version is now running completes.
-const UPSERT_INSTANCE: &str = "INSERT INTO instances (app_id, machine_id, group_id, track, version, arch, ip, oem, alias, \
-     status, update_in_progress, first_seen, last_check) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1,0,$10,$10) \
-     ON CONFLICT (app_id, machine_id) DO UPDATE SET group_id = excluded.group_id, track = excluded.track, \
-     version = excluded.version, arch = excluded.arch, ip = excluded.ip, oem = excluded.oem, alias = excluded.alias, \
-     last_check = excluded.last_check, \
-     status = CASE WHEN instances.update_in_progress = 1 AND instances.last_update_version = excluded.version \
-       THEN 4 ELSE instances.status END, \
-     update_in_progress = CASE WHEN instances.update_in_progress = 1 AND instances.last_update_version = excluded.version \
-       THEN 0 ELSE instances.update_in_progress END";
-
-fn upsert_params(h: &Heartbeat) -> [Val; 10] {
-    [
-        (&h.app_id).into(),
-        (&h.machine_id).into(),
-        h.group_id.clone().into(),
-        (&h.track).into(),
-        (&h.version).into(),
-        (&h.arch).into(),
-        (&h.ip).into(),
-        (&h.oem).into(),
-        (&h.alias).into(),
-        h.at.into(),
-    ]
-}
-
 impl Store {
-    /// Writes heartbeats in short transactions of [`HEARTBEAT_CHUNK`] rows, sorted so concurrent
-    /// flushes from several replicas lock rows in the same order. Short transactions matter: a
-    /// grant holds its group's lock while it upserts its instance, so a long flush holding instance
-    /// rows would stall every grant of the group behind it.
-    pub fn flush_heartbeats(&self, batch: &mut [Heartbeat]) -> Result<(), StoreError> {
-        batch.sort_by(|a, b| (&a.app_id, &a.machine_id).cmp(&(&b.app_id, &b.machine_id)));
-        for chunk in batch.chunks(HEARTBEAT_CHUNK) {
-            self.write(|c| {
-                for h in chunk {
-                    c.execute(UPSERT_INSTANCE, &upsert_params(h))?;
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
-    }
-
     /// Handles a check-in that may change state: events, rollbacks, grants.
     pub fn check_in(&self, now: i64, req: &CheckIn) -> Result<CheckOutcome, StoreError> {
         self.write(|c| {
@@ -289,7 +220,11 @@ fn write_progress(c: &mut dyn Conn, req: &CheckIn, p: &Progress, error: Option<u
 }
 
 /// Counts for the grant decision; each query is a range scan on an index, so the cost follows the
-/// number of recent grants, not the size of the group.
+/// number of recent grants, not the size of the group. Only the counts [`decide_grant`] will look
+/// at are taken (same order as it checks them): the safe-mode counts only in safe mode, the
+/// in-flight count only while the period still has room. The others stay 0, which does not
+/// change the decision. This matters during a rollout: once the period limit is reached every
+/// check of an eligible instance lands here, under the group lock.
 fn group_stats(c: &mut dyn Conn, now: i64, g: &Group, target: &str) -> Result<GroupStats, StoreError> {
     let timeout_start = now - i64::from(g.policy.update_timeout_minutes) * 60;
     let key = || -> Vec<Val> { vec![(&g.app_id).into(), (&g.id).into()] };
@@ -298,31 +233,35 @@ fn group_stats(c: &mut dyn Conn, now: i64, g: &Group, target: &str) -> Result<Gr
         params.extend(extra);
         Ok(c.query(sql, &params)?[0].int(0) as u64)
     };
-    Ok(GroupStats {
-        granted_in_period: count(
-            c,
-            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND last_update_granted_at > $3",
-            vec![period_start(now, g.policy.period_minutes).into()],
-        )?,
-        in_progress: count(
-            c,
-            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
-             AND last_update_granted_at > $3 AND status IN (2, 6, 7)",
-            vec![timeout_start.into()],
-        )?,
-        timed_out: count(
-            c,
-            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
-             AND last_update_granted_at <= $3 AND status IN (2, 6, 7)",
-            vec![timeout_start.into()],
-        )?,
-        completed_target: count(
+    let mut stats = GroupStats::default();
+    if g.policy.safe_mode == SafeMode::On {
+        stats.completed_target = count(
             c,
             "SELECT COUNT(*) FROM (SELECT 1 FROM instances WHERE app_id = $1 AND group_id = $2 \
              AND last_update_version = $3 AND status = 4 LIMIT 1) AS x",
             vec![target.into()],
-        )?,
-    })
+        )?;
+        stats.timed_out = count(
+            c,
+            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
+             AND last_update_granted_at <= $3 AND status IN (2, 6, 7)",
+            vec![timeout_start.into()],
+        )?;
+    }
+    stats.granted_in_period = count(
+        c,
+        "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND last_update_granted_at > $3",
+        vec![period_start(now, g.policy.period_minutes).into()],
+    )?;
+    if stats.granted_in_period < effective_limit(&g.policy, stats.completed_target) {
+        stats.in_progress = count(
+            c,
+            "SELECT COUNT(*) FROM instances WHERE app_id = $1 AND group_id = $2 AND update_in_progress = 1 \
+             AND last_update_granted_at > $3 AND status IN (2, 6, 7)",
+            vec![timeout_start.into()],
+        )?;
+    }
+    Ok(stats)
 }
 
 fn grant(c: &mut dyn Conn, now: i64, req: &CheckIn, g: &Group, target: &Package) -> Result<(), StoreError> {

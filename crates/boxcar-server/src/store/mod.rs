@@ -7,11 +7,13 @@
 mod admin;
 mod checkin;
 mod fleetlock;
+mod heartbeat;
 mod query;
 
 pub use admin::{hash_token, sha256_to_base64, GroupPatch, Role, DEFAULT_CHANNELS};
-pub use checkin::{CheckIn, CheckOutcome, Heartbeat, NoUpdateReason};
+pub use checkin::{CheckIn, CheckOutcome, NoUpdateReason};
 pub use fleetlock::LockOutcome;
+pub use heartbeat::Heartbeat;
 pub use query::{GroupProgress, InstanceFilter, Snapshot, SnapshotGroup};
 
 use crate::db::{Conn, Database, DbError, Row};
