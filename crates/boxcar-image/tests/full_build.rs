@@ -38,7 +38,15 @@ fn binaries() -> PathBuf {
     let ws = workspace();
     tool(
         Command::new("cargo")
-            .args(["build", "-p", "boxcar-provision", "-p", "boxcar-cli"])
+            .args([
+                "build",
+                "-p",
+                "boxcar-provision",
+                "-p",
+                "boxcar-cli",
+                "-p",
+                "boxcar-agent",
+            ])
             .current_dir(&ws),
     );
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -170,6 +178,8 @@ fn full_build_gives_a_consistent_reproducible_image() {
     assert!(osr.contains("BOXCAR_CHANNEL=\"alpha\""), "{osr}");
     assert!(x.join("bin/boxcar-provision").is_file() && x.join("bin/boxcar").is_file());
     assert!(x.join("bin/podman").is_file());
+    assert!(x.join("bin/boxcar-updated").is_file());
+    assert!(x.join("lib/systemd/system/boxcar-updated.service").is_file());
     assert_eq!(
         std::fs::read(x.join("share/boxcar/update-key.pub.pem")).unwrap(),
         std::fs::read(file(&r, &out, "key")).unwrap()

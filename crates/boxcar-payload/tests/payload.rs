@@ -337,6 +337,7 @@ fn fixed_verity_identity_gives_the_callers_root_hash() {
         usr: &f.dir.join("usr.in"),
         uki: &f.dir.join("uki.in"),
         level: 1,
+        frame_bytes: 64 * 1024,
     };
     let fixed = VerityIdentity::Fixed {
         salt: salt.clone(),
