@@ -215,6 +215,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, ImageError> {
     }
     let mut overlays = vec![resolve(&base, &m.rootfs_overlay)];
     overlays.extend(opts.extra_overlays.iter().cloned());
+    let files: Vec<(PathBuf, PathBuf)> = m
+        .files
+        .iter()
+        .map(|f| (resolve(&base, &f.from), f.to.clone()))
+        .collect();
     let osr_text = crate::customize::os_release(&m.os, version);
     customize(
         &root,
@@ -223,6 +228,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport, ImageError> {
             version,
             binaries: &binaries,
             overlays: &overlays,
+            files: &files,
             update_key_pem: &pubpem,
         },
     )?;

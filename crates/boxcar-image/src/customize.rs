@@ -52,6 +52,8 @@ pub struct Customization<'a> {
     pub binaries: &'a [InstallBinary],
     /// Copied over the root in order (the manifest's, then extra ones).
     pub overlays: &'a [PathBuf],
+    /// Single files: (source, destination relative to the root), mode kept.
+    pub files: &'a [(PathBuf, PathBuf)],
     pub update_key_pem: &'a [u8],
 }
 
@@ -113,6 +115,11 @@ pub fn customize(root: &Path, c: &Customization) -> Result<(), ImageError> {
     }
     for o in c.overlays {
         copy_tree(o, root)?;
+    }
+    for (from, to) in c.files {
+        let dest = root.join(to);
+        mkdir_p(dest.parent().expect("relative path has a parent"))?;
+        std::fs::copy(from, &dest).map_err(rd(from))?;
     }
     let key = root.join(UPDATE_KEY);
     mkdir_p(key.parent().expect("has parent"))?;

@@ -25,6 +25,20 @@ pub struct Manifest {
     /// before /etc is moved to `/usr/share/boxcar/etc`: units, presets,
     /// network defaults.
     pub rootfs_overlay: PathBuf,
+    /// Single files from the repository (e.g. `dist/systemd/*.service`),
+    /// copied after the overlay so they live in one place only.
+    #[serde(default)]
+    pub files: Vec<FileCopy>,
+}
+
+/// One repository file installed into the root.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCopy {
+    /// Source, relative to the manifest.
+    pub from: PathBuf,
+    /// Destination inside the root (relative, no `..`).
+    pub to: PathBuf,
 }
 
 /// Names and version inputs.
@@ -236,6 +250,17 @@ impl Manifest {
                 return Err(format!("initrd.programs[{i}]: {p:?} is not a program name"));
             }
         }
+        for (i, f) in self.files.iter().enumerate() {
+            let bad = f.to.is_absolute()
+                || f.to.as_os_str().is_empty()
+                || f.to.components().any(|c| !matches!(c, std::path::Component::Normal(_)));
+            if bad {
+                return Err(format!(
+                    "files[{i}].to: {} must be a relative path inside the root",
+                    f.to.display()
+                ));
+            }
+        }
         let d = &self.disk;
         let fixed = 1 + d.esp_mib + 2 * (d.usr_mib + d.verity_mib) + d.oem_mib + d.root_fs_mib + 1;
         if [d.esp_mib, d.usr_mib, d.verity_mib, d.oem_mib, d.root_fs_mib].contains(&0) {
@@ -303,6 +328,8 @@ mod tests {
         assert!(e.contains("os.major_date"), "{e}");
         let e = parse(&SAMPLE.replace(&m.os.major_date, "2001-01-01")).unwrap_err();
         assert!(e.contains("before 2013-07-01"), "{e}");
+        let e = parse(&format!("{SAMPLE}\n[[files]]\nfrom = \"a\"\nto = \"../etc/x\"\n")).unwrap_err();
+        assert!(e.contains("files["), "{e}");
         let e = parse(&SAMPLE.replace("\"systemd\",", "\"Systemd!\",")).unwrap_err();
         assert!(e.contains("debian.packages["), "{e}");
         let e = parse(&SAMPLE.replace(&format!("size_mib = {}", m.disk.size_mib), "size_mib = 100")).unwrap_err();

@@ -38,7 +38,15 @@ fn binaries() -> PathBuf {
     let ws = workspace();
     tool(
         Command::new("cargo")
-            .args(["build", "-p", "boxcar-provision", "-p", "boxcar-cli"])
+            .args([
+                "build",
+                "-p",
+                "boxcar-provision",
+                "-p",
+                "boxcar-cli",
+                "-p",
+                "boxcar-agent",
+            ])
             .current_dir(&ws),
     );
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -170,6 +178,8 @@ fn full_build_gives_a_consistent_reproducible_image() {
     assert!(osr.contains("BOXCAR_CHANNEL=\"alpha\""), "{osr}");
     assert!(x.join("bin/boxcar-provision").is_file() && x.join("bin/boxcar").is_file());
     assert!(x.join("bin/podman").is_file());
+    assert!(x.join("bin/boxcar-updated").is_file());
+    assert!(x.join("lib/systemd/system/boxcar-updated.service").is_file());
     assert_eq!(
         std::fs::read(x.join("share/boxcar/update-key.pub.pem")).unwrap(),
         std::fs::read(file(&r, &out, "key")).unwrap()
@@ -182,9 +192,18 @@ fn full_build_gives_a_consistent_reproducible_image() {
         !x.join("share/boxcar/etc/ssh/ssh_host_ed25519_key").exists(),
         "host keys must not ship"
     );
-    assert!(x
-        .join("share/boxcar/etc/systemd/system/multi-user.target.wants/ssh.service")
-        .exists());
+    // Enabled by the presets at build time (absolute links into the image's /lib).
+    let wants = x.join("share/boxcar/etc/systemd/system/multi-user.target.wants");
+    assert_eq!(
+        std::fs::read_link(wants.join("ssh.service")).unwrap(),
+        Path::new("/lib/systemd/system/ssh.service")
+    );
+    assert!(std::fs::symlink_metadata(wants.join("boxcar-sshkeys.service")).is_ok());
+    assert!(
+        std::fs::symlink_metadata(x.join("share/boxcar/etc/systemd/system/timers.target.wants/apt-daily.timer"))
+            .is_err(),
+        "99-boxcar-default.preset disables what is not listed"
+    );
 
     // UKI sections, and the command line inside it is the one in cmdline.txt.
     let uki = file(&r, &out, "uki");
