@@ -115,7 +115,9 @@ fn update_then_rollback_on_the_real_image() {
     let cfg = config(&bins, &server.guest_url());
     let boot_timeout = UEFI_TIMEOUT * 3;
     let mut boots = 1;
+    // A forward gives the VM its NIC (user networking; no forwards = no NIC).
     let mut vm = VmBuilder::boxcar_image("scenario_update", &n.file(".raw"), cfg)
+        .forward(22)
         .start()
         .unwrap();
     wait(
