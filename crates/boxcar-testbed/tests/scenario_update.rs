@@ -103,10 +103,10 @@ fn update_then_rollback_on_the_real_image() {
     let unhealthy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/unhealthy");
     // N+1 and N+2 only need their payloads; built while N boots.
     let b = bins.clone();
-    let later = std::thread::spawn(move || {
-        let n1 = images::build(&b, 1, None, &[".bxp"]);
-        let n2 = images::build(&b, 2, Some(&unhealthy), &[".bxp"]);
-        (n1, n2)
+    let (tx, later) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(images::build(&b, 1, None, &[".bxp"]));
+        let _ = tx.send(images::build(&b, 2, Some(&unhealthy), &[".bxp"]));
     });
 
     let server = servers::UpdateServer::start();
@@ -122,18 +122,12 @@ fn update_then_rollback_on_the_real_image() {
         .unwrap();
     wait(
         &mut vm,
-        &format!("BOXCAR_RUNNING VERSION_ID={}", n.version),
+        &format!("BOXCAR_RUNNING VERSION_ID=\"{}\"", n.version),
         boot_timeout,
     );
     let t_n = vm.uptime();
-    let (n1, n2) = later.join().unwrap();
-    assert!(
-        n.version < n1.version && n1.version < n2.version,
-        "{} {} {}",
-        n.version,
-        n1.version,
-        n2.version
-    );
+    let n1 = later.recv().expect("N+1 built");
+    assert!(n.version < n1.version, "{} {}", n.version, n1.version);
 
     // ---- update: N → N+1
     let p1 = n1.file(".bxp");
@@ -142,7 +136,7 @@ fn update_then_rollback_on_the_real_image() {
     let t_pub1 = vm.uptime();
     let line = wait(
         &mut vm,
-        &format!("BOXCAR_RUNNING VERSION_ID={}", n1.version),
+        &format!("BOXCAR_RUNNING VERSION_ID=\"{}\"", n1.version),
         boot_timeout * 2,
     );
     boots += 1;
@@ -166,20 +160,22 @@ fn update_then_rollback_on_the_real_image() {
     }
 
     // ---- rollback: N+2 fails its health check
+    let n2 = later.recv().expect("N+2 built");
+    assert!(n1.version < n2.version, "{} {}", n1.version, n2.version);
     let p2 = n2.file(".bxp");
     std::os::unix::fs::symlink(&p2, served.path().join(p2.file_name().unwrap())).unwrap();
     server.publish(&n2.version, &files.guest_base(), &p2);
     let t_pub2 = vm.uptime();
     wait(
         &mut vm,
-        &format!("BOXCAR_HEALTH_FAIL VERSION_ID={}", n2.version),
+        &format!("BOXCAR_HEALTH_FAIL VERSION_ID=\"{}\"", n2.version),
         boot_timeout * 2,
     );
     boots += 1;
     let t_n2 = vm.uptime();
     let line = wait(
         &mut vm,
-        &format!("BOXCAR_RUNNING VERSION_ID={}", n1.version),
+        &format!("BOXCAR_RUNNING VERSION_ID=\"{}\"", n1.version),
         boot_timeout,
     );
     boots += 1;
