@@ -10,7 +10,6 @@
 //! cannot drift apart. Run as root: `cargo run -p boxcar-testbed --example demo`.
 
 #[path = "../tests/scenario/mod.rs"]
-#[allow(dead_code)]
 mod scenario;
 
 use boxcar_server::model::InstanceStatus;
@@ -109,10 +108,7 @@ fn node_config(boxcar: &Path, work: &Path, server_url: &str) -> anyhow::Result<V
     let examples = images::workspace().join("examples");
     let files = work.join("files");
     std::fs::create_dir_all(files.join("demo"))?;
-    std::fs::copy(
-        examples.join("files/demo/index.html"),
-        files.join("demo/index.html"),
-    )?;
+    std::fs::copy(examples.join("files/demo/index.html"), files.join("demo/index.html"))?;
     let rootfs = work.join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin"))?;
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
