@@ -182,9 +182,18 @@ fn full_build_gives_a_consistent_reproducible_image() {
         !x.join("share/boxcar/etc/ssh/ssh_host_ed25519_key").exists(),
         "host keys must not ship"
     );
-    assert!(x
-        .join("share/boxcar/etc/systemd/system/multi-user.target.wants/ssh.service")
-        .exists());
+    // Enabled by the presets at build time (absolute links into the image's /lib).
+    let wants = x.join("share/boxcar/etc/systemd/system/multi-user.target.wants");
+    assert_eq!(
+        std::fs::read_link(wants.join("ssh.service")).unwrap(),
+        Path::new("/lib/systemd/system/ssh.service")
+    );
+    assert!(std::fs::symlink_metadata(wants.join("boxcar-sshkeys.service")).is_ok());
+    assert!(
+        std::fs::symlink_metadata(x.join("share/boxcar/etc/systemd/system/timers.target.wants/apt-daily.timer"))
+            .is_err(),
+        "99-boxcar-default.preset disables what is not listed"
+    );
 
     // UKI sections, and the command line inside it is the one in cmdline.txt.
     let uki = file(&r, &out, "uki");

@@ -311,3 +311,42 @@ fn key_files_roundtrip_and_match_openssl() {
     assert!(keys::load_public(&private).is_err());
     assert!(keys::load_private(Path::new("/nonexistent")).is_err());
 }
+
+#[test]
+fn fixed_verity_identity_gives_the_callers_root_hash() {
+    use boxcar_payload::{build_with_verity, VerityIdentity};
+    use boxcar_verity::{DataBlocks, Parallelism, Params, Salt};
+    let f = fixture("4892.0.0", true);
+    let salt = Salt::new(vec![7u8; 32]).unwrap();
+    let uuid = [9u8; 16];
+    // What the image builder computed for the UKI's usrhash=.
+    let expected = boxcar_verity::format_file(
+        &f.dir.join("usr.in"),
+        &f.dir.join("own.verity"),
+        &Params {
+            salt: salt.clone(),
+            uuid,
+            data_blocks: DataBlocks::WholeFile,
+        },
+        Parallelism::Threads(1),
+    )
+    .unwrap();
+    let out = f.dir.join("fixed.bxp");
+    let input = BuildInput {
+        version: "4892.0.0",
+        usr: &f.dir.join("usr.in"),
+        uki: &f.dir.join("uki.in"),
+        level: 1,
+    };
+    let fixed = VerityIdentity::Fixed {
+        salt: salt.clone(),
+        uuid,
+    };
+    let m = build_with_verity(&input, fixed, &out, Signing::With(&f.key)).unwrap();
+    assert_eq!(m.verity_params.root_hash, expected.root.to_string());
+    assert_eq!(m.verity_params.salt, salt.to_hex());
+    assert_eq!(m.verity_params.uuid, boxcar_verity::format_uuid(&uuid));
+    // A random identity (plain `build`) gives another root hash.
+    let r = build(&input, &f.dir.join("random.bxp"), Signing::With(&f.key)).unwrap();
+    assert_ne!(r.verity_params.root_hash, m.verity_params.root_hash);
+}
