@@ -125,8 +125,8 @@ impl BuiltImage {
             prune_old(&root, &key);
             std::fs::rename(&tmp, &dir).map_err(|source| io("rename", &tmp, source))?;
         }
-        let build: serde_json::Value = serde_json::from_slice(&read(&dir.join("build.json"))?)
-            .map_err(|e| TestbedError::Invalid {
+        let build: serde_json::Value =
+            serde_json::from_slice(&read(&dir.join("build.json"))?).map_err(|e| TestbedError::Invalid {
                 what: "build.json",
                 cause: e.to_string(),
             })?;

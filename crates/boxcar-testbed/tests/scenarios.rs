@@ -206,12 +206,22 @@ fn provision_encryption_and_extension_on_one_node_across_a_reboot() {
     // Boot 1: provisioning, then the check unit.
     let user = scenario_line(&mut vm, "user", BOOT);
     let boot1 = vm.uptime();
-    eprintln!("scenarios: boot 1 check unit after {:.0} s: {user}", boot1.as_secs_f64());
-    assert!(field(&user, "uid").is_some_and(|u| u.parse::<u32>().is_ok_and(|u| u >= 1000)), "{user}");
+    eprintln!(
+        "scenarios: boot 1 check unit after {:.0} s: {user}",
+        boot1.as_secs_f64()
+    );
+    assert!(
+        field(&user, "uid").is_some_and(|u| u.parse::<u32>().is_ok_and(|u| u >= 1000)),
+        "{user}"
+    );
     assert_eq!(field(&user, "home"), Some("/home/demo"), "{user}");
     assert_eq!(field(&user, "keys"), Some("1"), "the demo key once: {user}");
     let version = scenario_line(&mut vm, "version", Duration::from_secs(60));
-    assert_eq!(field(&version, "version"), Some(image.version.as_str()), "os-release: {version}");
+    assert_eq!(
+        field(&version, "version"),
+        Some(image.version.as_str()),
+        "os-release: {version}"
+    );
     let luks1 = scenario_line(&mut vm, "luks", Duration::from_secs(60));
     assert_eq!(field(&luks1, "mount"), Some("/dev/mapper/data,ext4"), "{luks1}");
     assert_eq!(field(&luks1, "type"), Some("LUKS2"), "{luks1}");
@@ -233,7 +243,10 @@ fn provision_encryption_and_extension_on_one_node_across_a_reboot() {
     assert_eq!(body, page, "the served page differs from the one in the config");
     let down = Instant::now();
     assert_eq!(vm.powerdown(Duration::from_secs(180)).unwrap(), Exit::NoVerdict);
-    eprintln!("scenarios: boot 1 powered down in {:.0} s", down.elapsed().as_secs_f64());
+    eprintln!(
+        "scenarios: boot 1 powered down in {:.0} s",
+        down.elapsed().as_secs_f64()
+    );
 
     // On the host: the data disk is LUKS2 and holds no plaintext.
     let dump = String::from_utf8_lossy(&run(Command::new("cryptsetup").arg("luksDump").arg(&data))).into_owned();
@@ -242,7 +255,10 @@ fn provision_encryption_and_extension_on_one_node_across_a_reboot() {
             .any(|l| l.starts_with("Version:") && l.trim_end().ends_with('2')),
         "not LUKS2: {dump}"
     );
-    assert!(dump.contains("pbkdf2"), "the example's options reached luksFormat: {dump}");
+    assert!(
+        dump.contains("pbkdf2"),
+        "the example's options reached luksFormat: {dump}"
+    );
     let raw = std::fs::read(&data).unwrap();
     assert!(
         !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
