@@ -31,8 +31,9 @@ enum Cmd {
 
 #[derive(clap::Args, Clone)]
 struct StagerArgs {
-    /// The disk holding the USR-A/USR-B slots (whole-disk block device or image file).
-    #[arg(long, value_name = "PATH", env = "BOXCAR_UPDATED_DISK")]
+    /// The disk holding the USR-A/USR-B slots (whole-disk block device or image file), or
+    /// `auto`: the disk whose partition carries the booted `usrhash=`'s PARTUUID.
+    #[arg(long, value_name = "PATH", env = "BOXCAR_UPDATED_DISK", default_value = "auto")]
     disk: PathBuf,
     /// Root of the mounted EFI system partition (boot entries in EFI/Linux/).
     #[arg(long, value_name = "DIR", env = "BOXCAR_UPDATED_ESP", default_value = "/boot")]
@@ -49,6 +50,11 @@ struct StagerArgs {
     /// State directory: download checkpoints, the pending update, the staged marker.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/boxcar")]
     state_dir: PathBuf,
+    /// Boot tries of a staged version's boot entry (`boxcar-<v>+N.efi`): failed boots
+    /// systemd-boot allows before it falls back to the previous version (1–15).
+    #[arg(long, value_name = "N", env = "BOXCAR_UPDATED_BOOT_TRIES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=15))]
+    boot_tries: u32,
 }
 
 #[derive(clap::Args, Clone)]
@@ -78,13 +84,13 @@ struct RunArgs {
     #[arg(long, value_name = "BUS", default_value = "system")]
     dbus: Bus,
     /// Seconds before the first check (update_engine: 420), fuzzed.
-    #[arg(long, value_name = "SECS", default_value_t = 420)]
+    #[arg(long, value_name = "SECS", env = "BOXCAR_UPDATED_FIRST_CHECK", default_value_t = 420)]
     first_check: u64,
     /// Seconds between checks (update_engine: 2700), fuzzed by ±fuzz/2.
-    #[arg(long, value_name = "SECS", default_value_t = 2700)]
+    #[arg(long, value_name = "SECS", env = "BOXCAR_UPDATED_INTERVAL", default_value_t = 2700)]
     interval: u64,
     /// Width of the random window around each check, seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    #[arg(long, value_name = "SECS", env = "BOXCAR_UPDATED_FUZZ", default_value_t = 600)]
     fuzz: u64,
     /// Longest delay after failed checks, seconds.
     #[arg(long, value_name = "SECS", default_value_t = 14400)]
@@ -140,13 +146,28 @@ fn load_config(a: &RunArgs) -> anyhow::Result<config::AgentConfig> {
     Ok(loaded.config)
 }
 
-fn stager(a: &StagerArgs) -> Arc<dyn Stager> {
-    let mut c = StageConfig::system(a.disk.clone(), a.esp.clone());
+/// The disk named by `--disk`, or for `auto` the one holding the booted /usr.
+fn disk(a: &StagerArgs) -> anyhow::Result<PathBuf> {
+    if a.disk.as_os_str() != "auto" {
+        return Ok(a.disk.clone());
+    }
+    let cmdline = std::fs::read_to_string(&a.cmdline).with_context(|| format!("reading {}", a.cmdline.display()))?;
+    let root = boxcar_agent::stage::system::usrhash(&cmdline)
+        .with_context(|| format!("--disk auto: no usrhash= in {}", a.cmdline.display()))?;
+    let d = boxcar_agent::stage::system::disk_of_booted_usr(&root)
+        .context("--disk auto: finding the disk of the booted /usr")?;
+    tracing::info!(disk = %d.display(), "disk holding the booted /usr");
+    Ok(d)
+}
+
+fn stager(a: &StagerArgs) -> anyhow::Result<Arc<dyn Stager>> {
+    let mut c = StageConfig::system(disk(a)?, a.esp.clone());
+    c.tuning.boot_tries = a.boot_tries;
     c.public_key = a.key.clone();
     c.os_release = a.os_release.clone();
     c.cmdline = a.cmdline.clone();
     c.state_dir = a.state_dir.clone();
-    Arc::new(SlotStager::new(c))
+    Ok(Arc::new(SlotStager::new(c)))
 }
 
 fn main() -> std::process::ExitCode {
@@ -175,7 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
                     .context("installing signal handlers")?;
             let cfg = load_config(&a)?;
-            let d = Daemon::start(cfg, options(&a), stager(&a.stager), Some(a.socket.clone()), &a.dbus)
+            let d = Daemon::start(cfg, options(&a), stager(&a.stager)?, Some(a.socket.clone()), &a.dbus)
                 .context("starting boxcar-updated")?;
             tracing::info!(socket = %a.socket.display(), "boxcar-updated running");
             wait_for_signal(&mut signals);
@@ -184,7 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Cmd::MarkGood(a) => {
-            stager(&a)
+            stager(&a)?
                 .mark_booted_good()
                 .map_err(|e| anyhow::anyhow!("marking the running version good: {e}"))?;
             println!("running version marked good");
@@ -194,7 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let cfg = load_config(&a)?;
             let mut o = options(&a);
             o.timing.initial = Duration::from_secs(u64::MAX / 4);
-            let agent = daemon::Agent::start(cfg, o, stager(&a.stager)).context("starting the agent")?;
+            let agent = daemon::Agent::start(cfg, o, stager(&a.stager)?).context("starting the agent")?;
             let rx = agent.subscribe();
             agent.request_check().map_err(|r| anyhow::anyhow!("{r}"))?;
             let mut failed = false;

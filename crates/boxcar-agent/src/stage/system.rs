@@ -50,6 +50,39 @@ pub fn booted_slot(gpt: &Gpt, root: &[u8; 32]) -> Option<Slot> {
     })
 }
 
+/// The PARTUUID text of the USR partition for `root`, as udev names it in
+/// `/dev/disk/by-partuuid/` and as systemd-veritysetup-generator looks it up:
+/// the first 128 bits of the root hash in UUID form (8-4-4-4-12 hex digits).
+pub fn usr_partuuid(root: &[u8; 32]) -> String {
+    let h = hex::encode(&root[..16]);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// The whole-disk device holding the booted USR partition: the kernel name of
+/// `/dev/disk/by-partuuid/<usr_partuuid>` resolved, then its parent in
+/// `/sys/class/block` (`vda2` → `vda`). So the agent needs no disk name in its
+/// configuration: the image may be attached as virtio, SCSI or NVMe.
+pub fn disk_of_booted_usr(root: &[u8; 32]) -> std::io::Result<std::path::PathBuf> {
+    use std::io::{Error, ErrorKind};
+    let link = std::path::Path::new("/dev/disk/by-partuuid").join(usr_partuuid(root));
+    let part = std::fs::canonicalize(&link).map_err(|e| Error::new(e.kind(), format!("{}: {e}", link.display())))?;
+    let name = part
+        .file_name()
+        .ok_or_else(|| Error::new(ErrorKind::InvalidData, format!("{}: no device name", part.display())))?;
+    let sys = std::fs::canonicalize(std::path::Path::new("/sys/class/block").join(name))?;
+    if !sys.join("partition").exists() {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("{} is not a partition", part.display()),
+        ));
+    }
+    let parent = sys
+        .parent()
+        .and_then(|p| p.file_name())
+        .ok_or_else(|| Error::new(ErrorKind::InvalidData, format!("{}: no parent disk", sys.display())))?;
+    Ok(std::path::Path::new("/dev").join(parent))
+}
+
 /// A partition's byte range on the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
@@ -69,6 +102,16 @@ pub fn extent(gpt: &Gpt, n: u32) -> Option<Extent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usr_partuuid_is_the_first_half_of_the_root_hash_in_uuid_form() {
+        let mut root = [0u8; 32];
+        for (i, b) in root.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        // 00 01 02 03 | 04 05 | 06 07 | 08 09 | 0a..0f; the second half is not used.
+        assert_eq!(usr_partuuid(&root), "00010203-0405-0607-0809-0a0b0c0d0e0f");
+    }
 
     #[test]
     fn parses_version_and_usrhash() {

@@ -1,0 +1,5 @@
+//! Shared pieces of the image scenarios: image versions and host servers.
+#![allow(dead_code)]
+
+pub mod images;
+pub mod servers;
