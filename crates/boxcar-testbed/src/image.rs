@@ -22,13 +22,20 @@ use std::sync::Mutex;
 pub struct BuiltImage {
     /// The output directory of `boxcar image build`.
     pub dir: PathBuf,
-    /// `<prefix>.raw`, the bootable disk.
+    /// `<prefix>.raw`, the bootable disk (present unless `keep` dropped it).
     pub raw: PathBuf,
     /// `VERSION_ID` of the image (from `build.json`).
     pub version: String,
     /// Directory holding the guest binaries (`boxcar`, `boxcar-provision`, …)
     /// the image was built with; also usable on the host.
     pub bin_dir: PathBuf,
+}
+
+impl BuiltImage {
+    /// `<dir>/boxcar-<version><ext>`, e.g. `file(".bxp")` for the payload.
+    pub fn file(&self, ext: &str) -> PathBuf {
+        self.dir.join(format!("boxcar-{}{ext}", self.version))
+    }
 }
 
 /// Which variant of the image to build.
@@ -38,6 +45,31 @@ pub struct ImageSpec {
     pub patch: Option<u32>,
     /// `--overlay DIR`s copied over the root after the manifest's overlay.
     pub overlays: Vec<PathBuf>,
+    /// File name endings kept after the build (`build.json` always is);
+    /// empty keeps everything. The host disk is small: a boot test needs
+    /// `.raw`, an update test the `.bxp` payload, rarely both.
+    pub keep: Vec<String>,
+}
+
+impl ImageSpec {
+    /// Version N as the scenario tests share it: the manifest's patch 0,
+    /// no overlay, only the raw disk kept.
+    pub fn boot_disk() -> ImageSpec {
+        ImageSpec {
+            patch: Some(0),
+            overlays: Vec::new(),
+            keep: vec![".raw".into()],
+        }
+    }
+
+    /// `p<patch>-` (or `pm-` for the manifest's): a new build of the same
+    /// patch replaces older ones in the cache.
+    fn tag(&self) -> String {
+        match self.patch {
+            Some(p) => format!("p{p}-"),
+            None => "pm-".into(),
+        }
+    }
 }
 
 /// Serialises builds inside one test process (two tests asking for the same
@@ -81,8 +113,8 @@ impl BuiltImage {
             h.update(o.to_string_lossy().as_bytes());
             hash_tree(&mut h, o)?;
         }
-        h.update(format!("patch={:?}", spec.patch).as_bytes());
-        let key = hex::encode(&h.finalize()[..12]);
+        h.update(format!("patch={:?} keep={:?}", spec.patch, spec.keep).as_bytes());
+        let key = format!("{}{}", spec.tag(), hex::encode(&h.finalize()[..12]));
 
         let root = paths::cache_dir().join("images");
         std::fs::create_dir_all(&root).map_err(|source| io("create", &root, source))?;
@@ -121,8 +153,19 @@ impl BuiltImage {
                 "boxcar-testbed: built image {key} in {:.0} s",
                 started.elapsed().as_secs_f64()
             );
+            if !spec.keep.is_empty() {
+                for e in std::fs::read_dir(&tmp)
+                    .map_err(|source| io("list", &tmp, source))?
+                    .flatten()
+                {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name != "build.json" && !spec.keep.iter().any(|k| name.ends_with(k.as_str())) {
+                        std::fs::remove_file(e.path()).map_err(|source| io("remove", &e.path(), source))?;
+                    }
+                }
+            }
             // Only complete builds get the key's name.
-            prune_old(&root, &key);
+            prune_old(&root, &key, &spec.tag());
             std::fs::rename(&tmp, &dir).map_err(|source| io("rename", &tmp, source))?;
         }
         let build: serde_json::Value =
@@ -135,10 +178,13 @@ impl BuiltImage {
             .map_err(|source| io("list", &dir, source))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.extension().is_some_and(|x| x == "raw"))
-            .ok_or_else(|| TestbedError::Missing {
-                path: dir.join("*.raw"),
+            .unwrap_or_else(|| dir.join(format!("boxcar-{version}.raw")));
+        if spec.keep.iter().any(|k| k == ".raw") && !raw.is_file() {
+            return Err(TestbedError::Missing {
+                path: raw,
                 hint: "boxcar image build left no raw disk image",
-            })?;
+            });
+        }
         drop(lock);
         Ok(BuiltImage {
             dir,
@@ -149,10 +195,11 @@ impl BuiltImage {
     }
 }
 
-/// Keeps the cache small: removes complete images other than `keep` whose
-/// build is older than a day, and stale partial builds. Disk space on CI
-/// runners is short and every image is ~1 GB of real data.
-fn prune_old(root: &Path, keep: &str) {
+/// Keeps the cache small: removes older builds of the same patch (`tag`),
+/// complete images other than `keep` whose build is older than a day, and
+/// stale partial builds. Disk space on CI runners is short and every image
+/// is ~1 GB of real data.
+fn prune_old(root: &Path, keep: &str, tag: &str) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -165,7 +212,7 @@ fn prune_old(root: &Path, keep: &str) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age.as_secs() > 24 * 3600);
-        if old || name.ends_with(".partial") {
+        if old || name.ends_with(".partial") || name.starts_with(tag) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }

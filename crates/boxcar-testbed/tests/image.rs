@@ -50,7 +50,7 @@ fn partition(image: &Path, name: &str) -> (u64, u64) {
 
 #[test]
 fn boxcar_image_usr_is_read_only_and_a_flipped_usr_block_gives_eio() {
-    let image = BuiltImage::get(&ImageSpec::default()).unwrap().raw;
+    let image = BuiltImage::get(&ImageSpec::boot_disk()).unwrap().raw;
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let (usr_off, usr_len) = partition(&image, "USR-A");
     let mut src = std::fs::File::open(&image).unwrap();

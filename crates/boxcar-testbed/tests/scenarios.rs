@@ -139,7 +139,7 @@ fn run(cmd: &mut Command) -> Vec<u8> {
 #[test]
 fn provision_encryption_and_extension_on_one_node_across_a_reboot() {
     let t0 = Instant::now();
-    let image = BuiltImage::get(&ImageSpec::default()).unwrap();
+    let image = BuiltImage::get(&ImageSpec::boot_disk()).unwrap();
     eprintln!(
         "scenarios: image {} ready after {:.0} s",
         image.version,
