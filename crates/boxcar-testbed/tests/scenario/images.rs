@@ -1,14 +1,13 @@
 //! Versions N, N+1, N+2 of the real Boxcar image for the update scenarios,
 //! built with `boxcar image build` from the repository's manifest and cached
-//! under `<target>/scenario-images/` keyed by every input (our binaries, the
-//! manifest and `images/` tree, the patch number, the extra overlay). The
+//! under `<target>/testbed-cache/images/` keyed by every input (our binaries,
+//! the manifest and `images/` tree, the patch number, the extra overlay,
+//! the kept files; `boxcar_testbed::image`). The
 //! Debian root is cached by the image builder itself, so a rebuild after a
 //! code change costs one customize + erofs + payload run per version.
 
-use boxcar_testbed::{cargo, paths, tool};
-use sha2::{Digest, Sha256};
+use boxcar_testbed::{cargo, BuiltImage, ImageSpec};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// One built version: its version string and where its files are.
 #[derive(Debug, Clone)]
@@ -47,73 +46,22 @@ pub fn binaries() -> PathBuf {
     dir.unwrap()
 }
 
-/// sha256 over the files under `p` (names and contents, sorted), or of one file.
-fn hash_tree(h: &mut Sha256, p: &Path) {
-    if p.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
-        names.sort();
-        for n in names {
-            h.update(n.file_name().unwrap().as_encoded_bytes());
-            hash_tree(h, &n);
-        }
-    } else {
-        h.update(std::fs::read(p).unwrap_or_default());
+/// Builds (or reuses) version `patch` of the manifest through the test bed's
+/// shared image cache (`boxcar_testbed::BuiltImage`, also used by
+/// tests/scenarios.rs and tests/image.rs); `overlay` adds files (a failing
+/// health check for N+2). `keep` lists the file endings kept after the build
+/// (the rest is deleted: the host disk is small). The binaries come from the
+/// manifest's `[binaries]`, built into the same `<target>/testbed-guest` as
+/// [`binaries`].
+pub fn build(_bin_dir: &Path, patch: u32, overlay: Option<&Path>, keep: &[&str]) -> Built {
+    let spec = ImageSpec {
+        patch: Some(patch),
+        overlays: overlay.map(|o| vec![o.to_path_buf()]).unwrap_or_default(),
+        keep: keep.iter().map(|k| k.to_string()).collect(),
+    };
+    let b = BuiltImage::get(&spec).unwrap();
+    Built {
+        version: b.version,
+        dir: b.dir,
     }
-}
-
-/// Builds (or reuses) version `patch` of the manifest; `overlay` adds files
-/// (a failing health check for N+2). `keep` lists the file extensions kept
-/// after the build (the rest is deleted: the host disk is small).
-pub fn build(bin_dir: &Path, patch: u32, overlay: Option<&Path>, keep: &[&str]) -> Built {
-    let ws = workspace();
-    let mut h = Sha256::new();
-    for b in ["boxcar", "boxcar-provision", "boxcar-updated"] {
-        hash_tree(&mut h, &bin_dir.join(b));
-    }
-    hash_tree(&mut h, &ws.join("images"));
-    h.update(patch.to_le_bytes());
-    if let Some(o) = overlay {
-        hash_tree(&mut h, o);
-    }
-    h.update(keep.join(",").as_bytes());
-    let key = hex::encode(&h.finalize()[..8]);
-    let root = paths::target_dir().join("scenario-images");
-    let tag = format!("p{patch}-");
-    let dir = root.join(format!("{tag}{key}"));
-    let done = dir.join(".done");
-    if !done.exists() {
-        // Older builds of this patch are stale: drop them (GBs each).
-        if let Ok(rd) = std::fs::read_dir(&root) {
-            for e in rd.flatten() {
-                if e.file_name().to_string_lossy().starts_with(&tag) {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        std::fs::create_dir_all(&dir).unwrap();
-        let t = std::time::Instant::now();
-        let mut cmd = Command::new(bin_dir.join("boxcar"));
-        cmd.current_dir(&ws)
-            .args(["image", "build", "-m", "images/boxcar.toml", "--no-qcow2", "--patch"])
-            .arg(patch.to_string())
-            .arg("-o")
-            .arg(&dir)
-            .arg("--bin-dir")
-            .arg(bin_dir);
-        if let Some(o) = overlay {
-            cmd.arg("--overlay").arg(o);
-        }
-        tool::run(&mut cmd).unwrap();
-        eprintln!("scenario: built patch {patch} in {:.0} s", t.elapsed().as_secs_f64());
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if name != "build.json" && !keep.iter().any(|k| name.ends_with(k)) {
-                std::fs::remove_file(e.path()).unwrap();
-            }
-        }
-        std::fs::write(&done, b"").unwrap();
-    }
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("build.json")).unwrap()).unwrap();
-    let version = report["version"].as_str().expect("build.json version").to_string();
-    Built { version, dir }
 }
