@@ -9,9 +9,10 @@
 #   3. boot image N in QEMU (OVMF, systemd-boot, UKI) with examples/demo.bu
 #      passed through fw_cfg: a user, a web page and a podman container
 #      serving it; print the page fetched from the host;
-#   4. publish N+1; follow the update on the server and the console: the
-#      agent stages it into the other slot, the node reboots into N+1, the
-#      boot is blessed, the server shows the instance complete.
+#   4. with --update: publish N+1 and follow the update on the server and
+#      the console: the agent stages it into the other slot, the node
+#      reboots into N+1, the boot is blessed, the server shows the instance
+#      complete. (Not yet seen passing end to end: docs/testbed.md.)
 # Each step says how long it took. Under software emulation (no KVM) a boot
 # takes minutes; the whole demo takes about 15-30 minutes the first time.
 # The component demo (translation, provisioning onto a loop device, the
@@ -21,4 +22,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/boxcar-target}
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
-exec cargo run -q -p boxcar-testbed --example demo
+exec cargo run -q -p boxcar-testbed --example demo -- "$@"

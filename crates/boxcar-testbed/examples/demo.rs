@@ -139,15 +139,36 @@ fn wait(vm: &mut boxcar_testbed::Vm, marker: &str, timeout: Duration) -> anyhow:
     Ok(line)
 }
 
+/// How far the demo goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Build, boot, provision, serve the page.
+    Provision,
+    /// Also publish N+1 and follow the update through the reboot
+    /// (`--update`; see docs/testbed.md for its current status).
+    Update,
+}
+
 fn main() -> anyhow::Result<()> {
+    let scope = match std::env::args().nth(1).as_deref() {
+        None => Scope::Provision,
+        Some("--update") => Scope::Update,
+        Some("-h" | "--help") => {
+            println!("usage: demo [--update]\n\nBuilds a Boxcar image, boots it in QEMU with examples/demo.bu and prints\nthe page its container serves; --update also publishes the next version and\nfollows the node through the update and reboot.");
+            return Ok(());
+        }
+        Some(other) => anyhow::bail!("unknown argument {other:?} (try --help)"),
+    };
     let mut steps = Steps::new();
 
-    say("Building Boxcar images N and N+1 (Debian packages, erofs /usr + dm-verity, UKI, signed payload; cached)");
+    say("Building the Boxcar image (Debian packages, erofs /usr + dm-verity, UKI, systemd-boot, signed payload; cached)");
     let bins = images::binaries();
     let n = images::build(&bins, 0, None, &[".raw"]);
-    let n1 = images::build(&bins, 1, None, &[".bxp"]);
     println!("    N   = {}  ({})", n.version, n.file(".raw").display());
-    println!("    N+1 = {}  ({})", n1.version, n1.file(".bxp").display());
+    let n1 = (scope == Scope::Update).then(|| images::build(&bins, 1, None, &[".bxp"]));
+    if let Some(n1) = &n1 {
+        println!("    N+1 = {}  ({})", n1.version, n1.file(".bxp").display());
+    }
     steps.finish("build images");
 
     say("Starting the update server (SQLite) and a file server for payloads");
@@ -188,6 +209,13 @@ fn main() -> anyhow::Result<()> {
     println!("    GET http://127.0.0.1:{port}/index.html →\n");
     println!("{}", String::from_utf8_lossy(&page));
     steps.finish("page served from the container");
+
+    let Some(n1) = n1 else {
+        vm.powerdown(Duration::from_secs(180))?;
+        steps.finish("power off");
+        steps.summary();
+        return Ok(());
+    };
 
     say(&format!("Publishing {} on the stable channel", n1.version));
     let payload = n1.file(".bxp");
