@@ -25,7 +25,7 @@ pub struct Manifest {
     /// before /etc is moved to `/usr/share/boxcar/etc`: units, presets,
     /// network defaults.
     pub rootfs_overlay: PathBuf,
-    /// Single files from the repository (e.g. `dist/systemd/*.service`),
+    /// Single files from the repository (e.g. a unit file kept outside the rootfs overlay),
     /// copied after the overlay so they live in one place only.
     #[serde(default)]
     pub files: Vec<FileCopy>,
