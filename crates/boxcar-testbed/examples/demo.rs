@@ -188,7 +188,7 @@ fn main() -> anyhow::Result<()> {
         .forward(8080)
         .start()?;
     println!("    serial console: {}", vm.serial_log().display());
-    let line = wait(&mut vm, &format!("BOXCAR_RUNNING VERSION_ID={}", n.version), BOOT)?;
+    let line = wait(&mut vm, &format!("BOXCAR_RUNNING VERSION_ID=\"{}\"", n.version), BOOT)?;
     println!("    {line}");
     steps.finish(&format!("first boot of {} with provisioning", n.version));
 
@@ -224,7 +224,7 @@ fn main() -> anyhow::Result<()> {
     steps.finish("publish");
 
     say("Following the update: server status of the node, then the reboot");
-    let want = format!("BOXCAR_RUNNING VERSION_ID={}", n1.version);
+    let want = format!("BOXCAR_RUNNING VERSION_ID=\"{}\"", n1.version);
     let mut last = None;
     let end = Instant::now() + BOOT * 2;
     let running = loop {
