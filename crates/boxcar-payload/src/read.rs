@@ -8,6 +8,7 @@
 use crate::hashio::HashingReader;
 use crate::header::{Header, HEADER_LEN};
 use crate::manifest::{Manifest, Section, VersionPolicy};
+use crate::stream::read_exact_or_truncated;
 use crate::PayloadError;
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
@@ -19,16 +20,6 @@ pub struct Verified<R> {
     manifest: Manifest,
     inner: R,
     next: usize,
-}
-
-fn read_exact_or_truncated(r: &mut impl Read, buf: &mut [u8], what: &str) -> Result<(), PayloadError> {
-    r.read_exact(buf).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            PayloadError::Truncated(format!("{what} cut short"))
-        } else {
-            PayloadError::Stream(e)
-        }
-    })
 }
 
 /// Reads header and manifest without checking the signature: for

@@ -75,7 +75,8 @@ impl Head {
     }
 }
 
-fn read_exact_or_truncated(r: &mut impl Read, buf: &mut [u8], what: &str) -> Result<(), PayloadError> {
+/// `read_exact` that reports a short stream as a truncated payload.
+pub(crate) fn read_exact_or_truncated(r: &mut impl Read, buf: &mut [u8], what: &str) -> Result<(), PayloadError> {
     r.read_exact(buf).map_err(|e| {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             PayloadError::Truncated(format!("{what} cut short"))
