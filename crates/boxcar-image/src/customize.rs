@@ -57,7 +57,7 @@ pub struct Customization<'a> {
     pub update_key_pem: &'a [u8],
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<(), ImageError> {
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), ImageError> {
     if !from.is_dir() {
         return Err(ImageError::Read {
             path: from.into(),

@@ -126,19 +126,7 @@ pub fn assemble(root: &Path, dest: &Path, spec: &Initrd, overlay: &Path, os_rele
         std::fs::create_dir_all(&p).map_err(wr(&p))?;
     }
     std::fs::set_permissions(dest.join("tmp"), std::fs::Permissions::from_mode(0o1777)).map_err(wr(dest))?;
-    let mut src = overlay.as_os_str().to_owned();
-    src.push("/.");
-    run(
-        "cp",
-        [
-            "-r".as_ref(),
-            "--no-preserve=ownership,timestamps".as_ref(),
-            "--preserve=mode,links".as_ref(),
-            src.as_os_str(),
-            dest.as_os_str(),
-        ],
-        &[],
-    )?;
+    crate::customize::copy_tree(overlay, dest)?;
     // Shared-library cache for the initrd's own files (ldconfig -r works
     // on a directory; it chroots, it does not mount).
     let ldconf = dest.join("etc/ld.so.conf");
