@@ -190,21 +190,21 @@ impl SlotStager {
     pub(super) fn finalize(&self, t: &Target, j: &Journal) -> Result<Staged, StageFailure> {
         let m = &j.manifest;
         let version = &j.payload.version;
-        self.failpoints.hit("before-read-back");
-        if self.config.tuning.read_back == ReadBack::Verify {
-            if let Err(e) = self.read_back(t, m, version) {
-                // The slot content is not what was verified: start over next time.
-                let _ = journal::remove(&self.config.state_dir, journal::JOURNAL);
-                return Err(e);
-            }
-        }
-        self.failpoints.hit("after-read-back");
         let root = m
             .verity_params
             .root_hash
             .parse::<boxcar_verity::RootHash>()
             .ok()
             .ok_or_else(|| fail(code::MANIFEST_PARSE, "manifest root hash is malformed"))?;
+        self.failpoints.hit("before-read-back");
+        if self.config.tuning.read_back == ReadBack::Verify {
+            if let Err(e) = self.read_back(t, m, &root, version) {
+                // The slot content is not what was verified: start over next time.
+                let _ = journal::remove(&self.config.state_dir, journal::JOURNAL);
+                return Err(e);
+            }
+        }
+        self.failpoints.hit("after-read-back");
         let (usr_guid, verity_guid) = system::slot_guids(&root.0);
         let mut gpt = self.read_gpt()?;
         let parts = find_slot(&gpt, t.passive).map_err(|e| errors::slots("finding the passive slot", e))?;

@@ -17,18 +17,18 @@ impl SlotStager {
     /// Reads the written slot back from the device (page cache dropped)
     /// and checks it against the verity tree and the signed root hash, the
     /// verity area's and the UKI staging file's bytes against their digests.
-    pub(super) fn read_back(&self, t: &Target, m: &Manifest, version: &str) -> Result<(), StageFailure> {
+    pub(super) fn read_back(
+        &self,
+        t: &Target,
+        m: &Manifest,
+        root: &boxcar_verity::RootHash,
+        version: &str,
+    ) -> Result<(), StageFailure> {
         let disk_path = &self.config.disk;
         let disk = std::fs::File::open(disk_path)
             .map_err(|e| errors::io(code::NEW_ROOTFS_VERIFICATION, "opening", disk_path, e))?;
         drop_cache(&disk, t.usr.offset, m.usr.size);
         drop_cache(&disk, t.verity.offset, m.verity.size);
-        let root = m
-            .verity_params
-            .root_hash
-            .parse::<boxcar_verity::RootHash>()
-            .ok()
-            .ok_or_else(|| fail(code::MANIFEST_PARSE, "manifest root hash is malformed"))?;
         let region = |e: Extent, len| boxcar_verity::Region {
             path: disk_path,
             offset: e.offset,
@@ -37,7 +37,7 @@ impl SlotStager {
         boxcar_verity::verify_regions(
             region(t.usr, m.usr.size),
             region(t.verity, m.verity.size),
-            &root,
+            root,
             boxcar_verity::Parallelism::Auto,
         )
         .map_err(|e| {
