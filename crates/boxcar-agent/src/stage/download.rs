@@ -128,7 +128,7 @@ impl SlotStager {
         }
         let staging = bootent::staging_path(&self.config.esp, &offer.version);
         let mut sink = SlotSink::open(&self.config.disk, t.usr, t.verity, &staging)
-            .map_err(|e| errors::io(code::DOWNLOAD_WRITE, "opening", &self.config.disk, e))?;
+            .map_err(|e| fail(code::DOWNLOAD_WRITE, format!("opening the slot for writing: {e}")))?;
         let mut journal = Journal {
             format: journal::FORMAT,
             payload: id.clone(),

@@ -40,20 +40,31 @@ enum Cmd {
 /// Queue depth in write requests (each at most 256 KiB).
 const QUEUE: usize = 32;
 
+/// `e` with the path it happened on in front, so the caller's message says
+/// which of the sink's files failed (the disk or the UKI staging file).
+fn naming(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 impl SlotSink {
     /// Opens the disk for writing and the UKI staging file (created if
     /// missing, never truncated: a resume keeps what is there).
     pub fn open(disk: &Path, usr: Extent, verity: Extent, uki_path: &Path) -> io::Result<SlotSink> {
-        let disk = OpenOptions::new().read(true).write(true).open(disk)?;
+        let disk = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(disk)
+            .map_err(|e| naming(disk, e))?;
         if let Some(dir) = uki_path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(|e| naming(dir, e))?;
         }
         let uki = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(uki_path)?;
+            .open(uki_path)
+            .map_err(|e| naming(uki_path, e))?;
         let (queue, rx) = sync_channel::<Cmd>(QUEUE);
         let failed: Arc<Mutex<Option<String>>> = Arc::default();
         let (uki_w, failed_w) = (uki.try_clone()?, failed.clone());
