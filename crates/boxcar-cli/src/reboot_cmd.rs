@@ -79,6 +79,8 @@ pub fn run(args: Args) -> u8 {
             pre_reboot,
         } => {
             let _ = tracing_subscriber::fmt()
+                // Colours only on a terminal: under systemd stderr goes to the journal.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
                 )

@@ -187,6 +187,8 @@ fn main() -> ExitCode {
         .add_directive("ureq=off".parse().expect("static directive"))
         .add_directive("rustls=warn".parse().expect("static directive"));
     tracing_subscriber::fmt()
+        // Colours only on a terminal: under systemd stderr goes to the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();

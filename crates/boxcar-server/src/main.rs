@@ -79,6 +79,8 @@ enum RoleArg {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        // Colours only on a terminal: under systemd stderr goes to the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         // Logs go to stderr: stdout carries results (`token` prints the
         // token for scripts to capture).

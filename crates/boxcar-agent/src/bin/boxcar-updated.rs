@@ -172,6 +172,8 @@ fn stager(a: &StagerArgs) -> anyhow::Result<Arc<dyn Stager>> {
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
+        // Colours only on a terminal: under systemd stderr goes to the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
