@@ -16,5 +16,5 @@ mod state;
 
 pub use boot::{after_boot, BootReport, PendingUpdate};
 pub use stage::{SlotStager, StageConfig};
-pub use stager::{BootStatus, Offer, StageFailure, Staged, Stager};
+pub use stager::{BootHealth, BootStatus, Offer, StageFailure, Staged, Stager};
 pub use state::{Effect, ErrorCode, Event, Machine, Refused, State, Status};

@@ -38,6 +38,26 @@ pub struct BootStatus {
     pub booted_slot: Option<String>,
     /// Update staged before the last reboot and not yet reported.
     pub pending: Option<crate::PendingUpdate>,
+    /// Whether this boot was marked good yet (the booted slot's gptprio
+    /// successful bit, set by `mark-good` once `boot-complete.target` was
+    /// reached).
+    pub health: BootHealth,
+}
+
+/// Whether the running version has proven itself on this node.
+///
+/// A freshly updated version runs "on trial" until its health checks pass
+/// and `boxcar-updated mark-good` marks its slot successful; until then the
+/// agent must not tell the server the update is complete, because a failed
+/// check may still send the node back to the old version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootHealth {
+    /// The booted slot is marked successful.
+    Good,
+    /// The booted slot is not (yet) marked successful.
+    OnTrial,
+    /// The booted slot could not be told (no `usrhash=`, not a Boxcar disk).
+    Unknown,
 }
 
 /// A failed step, with the update_engine error code the daemon reports in

@@ -79,14 +79,43 @@ fn update_reboot_complete_then_rollback_on_purpose() {
         "no event after a restart in the same boot"
     );
 
-    // Reboot into 2.0.0: the first check reports 3/2 with previousversion=1.0.0.
+    use boxcar_agent::Stager;
+    // Reboot into 2.0.0. Until this boot is marked good (boot-complete.target reached), it is
+    // on trial: the checks carry a plain ping, no 3/2 event, and the pending record stays.
+    // (The server's own rule may already call the instance complete from the version it
+    // reports, as Nebraska does; the agent's success report waits for the health checks.)
     node.reboot_into(&m);
     files.reset_counters();
+    let n_events = server.events(id).len();
+    assert_eq!(
+        node.stager().boot_status().unwrap().health,
+        boxcar_agent::BootHealth::OnTrial
+    );
     let d = node.start(Duration::ZERO);
-    wait_for("complete on the server", || {
-        let st = server.status(id);
-        (st == Some(InstanceStatus::Complete), st)
+    wait_for("the first check from 2.0.0", || {
+        let v = server.instance(id).map(|i| i.version);
+        (v.as_deref() == Some("2.0.0"), v)
     });
+    assert_eq!(
+        server.events(id).len(),
+        n_events,
+        "no event while on trial: {:?}",
+        server.events(id)
+    );
+    assert!(node.stager().boot_status().unwrap().pending.is_some());
+    // Marked good: the next check reports 3/2 with previousversion=1.0.0.
+    node.stager().mark_booted_good().unwrap();
+    assert_eq!(
+        node.stager().boot_status().unwrap().health,
+        boxcar_agent::BootHealth::Good
+    );
+    let r = api(&sock, r#"{"v":1,"method":"check"}"#);
+    assert!(r.get("error").is_none(), "{r}");
+    wait_for("3/2 on the server", || {
+        let ev = server.events(id);
+        (ev.contains(&(3, 2, None)), ev)
+    });
+    assert_eq!(server.status(id), Some(InstanceStatus::Complete));
     assert_eq!(server.instance(id).unwrap().version, "2.0.0");
     let st = wait_op(&sock, "UPDATE_STATUS_IDLE");
     assert_eq!(st.running_version, "2.0.0");
@@ -97,9 +126,7 @@ fn update_reboot_complete_then_rollback_on_purpose() {
     });
     assert_eq!(files.sent.load(Ordering::SeqCst), 0);
 
-    // boot-complete.target reached: mark good; then roll back to 1.0.0 on purpose.
-    use boxcar_agent::Stager;
-    node.stager().mark_booted_good().unwrap();
+    // Roll back to 1.0.0 on purpose.
     let r = api(&sock, r#"{"v":1,"method":"rollback"}"#);
     assert_eq!(r["rollback"]["version"], "1.0.0", "{r}");
     assert_eq!(

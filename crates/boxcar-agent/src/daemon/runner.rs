@@ -12,7 +12,7 @@ use super::proto::{ErrorKind, LastError, StatusView};
 use super::schedule::{self, Jitter, Timing};
 use crate::stager::{Offer, Stager};
 use crate::state::{Effect, ErrorCode, Event, Machine, Refused, State};
-use crate::{after_boot, BootReport};
+use crate::{after_boot, BootHealth, BootReport};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -104,6 +104,9 @@ struct Inner {
     last_error: Option<LastError>,
     /// Event for the next update check: the boot report until the server has it.
     boot_event: Option<boxcar_omaha::Event>,
+    /// The boot report is a success that waits for this boot to be marked good
+    /// (`BootHealth::OnTrial` at start): until then checks carry a plain ping.
+    report_after_blessing: bool,
     /// A check was asked for (API/D-Bus); the worker picks it up.
     requested: Option<Source>,
     /// Last progress percentage announced and when: during a download, watchers hear of
@@ -160,6 +163,7 @@ impl Agent {
         let boot = stager.boot_status().map_err(|e| StartError::BootStatus(e.message))?;
         let marker_path = options.state_dir.join(marker::FILE);
         let staged = marker::read(&marker_path).map_err(StartError::State)?;
+        let mut report_after_blessing = false;
         let (machine, boot_event) = match staged {
             // Same boot: the daemon restarted while the update waits for its reboot.
             Some(m) if m.boot_id == identity.boot_id => {
@@ -176,7 +180,12 @@ impl Agent {
                 let ev = match &report {
                     BootReport::Nothing => None,
                     BootReport::Succeeded { version } => {
-                        tracing::info!(%version, "the staged update booted; reporting success to the server");
+                        if boot.health == BootHealth::OnTrial {
+                            tracing::info!(%version, "the staged update booted and is on trial; success is reported once this boot is marked good");
+                            report_after_blessing = true;
+                        } else {
+                            tracing::info!(%version, "the staged update booted; reporting success to the server");
+                        }
                         // Never empty or 0.0.0.0: servers read those as a plain heartbeat.
                         let prev = from_version
                             .filter(|v| !v.is_empty())
@@ -224,6 +233,7 @@ impl Agent {
                 last_checked: 0,
                 last_error: None,
                 boot_event,
+                report_after_blessing,
                 requested: None,
                 announced_percent: -1,
                 announced_at: Instant::now(),
@@ -487,6 +497,7 @@ impl Agent {
             g.last_checked = now_unix();
             g.boot_event.clone()
         };
+        let boot_event = boot_event.filter(|_| self.boot_report_due());
         let sent_boot_report = boot_event.is_some();
         let ev = boot_event.unwrap_or_else(omaha::heartbeat);
         let xml = omaha::check_request(&self.identity, &self.params, source, ev).to_xml();
@@ -515,6 +526,31 @@ impl Agent {
             Answer::Offer(offer) => self.stage(offer),
         }
         Outcome::Good { poll_interval }
+    }
+
+    /// Whether the boot report may go out now: always, except a success while this boot is
+    /// still on trial (re-read at every check, so the report follows `mark-good`).
+    fn boot_report_due(&self) -> bool {
+        if !self.lock().report_after_blessing {
+            return true;
+        }
+        match self.stager.boot_status() {
+            Ok(b) if b.health != BootHealth::OnTrial => {
+                tracing::info!("this boot was marked good; reporting the update's success");
+                self.lock().report_after_blessing = false;
+                true
+            }
+            Ok(_) => {
+                tracing::info!(
+                    "this boot is still on trial (not marked good): the update's success is not reported yet"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the boot status; the update's success is not reported yet");
+                false
+            }
+        }
     }
 
     fn stage(&self, offer: Offer) {

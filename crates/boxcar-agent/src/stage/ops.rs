@@ -5,7 +5,7 @@ use super::errors::{self, code, fail};
 use super::journal::{self, Loaded, Pending};
 use super::system;
 use super::SlotStager;
-use crate::{BootStatus, PendingUpdate, StageFailure};
+use crate::{BootHealth, BootStatus, PendingUpdate, StageFailure};
 use boxcar_slots::bootent::{self, Counting};
 use boxcar_slots::layout;
 use boxcar_slots::{Gpt, Mbr, Slot, Successful};
@@ -54,12 +54,19 @@ impl SlotStager {
 
     pub(super) fn boot_status_impl(&self) -> Result<BootStatus, StageFailure> {
         let running_version = self.running_version()?;
-        let booted_slot = self.booted_slot(&self.read_gpt()?)?.map(|s| s.usr_label().to_string());
+        let gpt = self.read_gpt()?;
+        let booted = self.booted_slot(&gpt)?;
+        let health = match booted.map(|s| layout::slot_prio(&gpt, s)) {
+            Some(Ok(p)) if p.successful == Successful::Yes => BootHealth::Good,
+            Some(Ok(_)) => BootHealth::OnTrial,
+            Some(Err(_)) | None => BootHealth::Unknown,
+        };
         let pending = self.pending()?.map(|p| PendingUpdate { version: p.version });
         Ok(BootStatus {
             running_version,
-            booted_slot,
+            booted_slot: booted.map(|s| s.usr_label().to_string()),
             pending,
+            health,
         })
     }
 
