@@ -57,14 +57,38 @@ impl Steps {
     }
 }
 
+/// A console line without the kernel timestamp, the journal's prefix and
+/// the log's time and level (`[  12.3] boxcar-updated[315]: 2026-… INFO target: msg`
+/// → `boxcar-updated: msg`).
+fn node_line(line: &str) -> String {
+    let line = line.trim();
+    let line = match line.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((_, rest)) => rest,
+        None => line,
+    };
+    let Some((unit, msg)) = line.split_once(": ") else {
+        return line.to_string();
+    };
+    let unit = unit.split('[').next().unwrap_or(unit);
+    // tracing's "<time>  INFO <target>: <message>"
+    let msg = msg
+        .split_once(" INFO ")
+        .or_else(|| msg.split_once(" WARN "))
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map(|(_, m)| m)
+        .unwrap_or(msg);
+    format!("{unit}: {msg}")
+}
+
 fn say(what: &str) {
     println!("\n==> {what}");
 }
 
 /// The update settings layered over examples/demo.bu: the server on the
 /// host (10.0.2.2 in QEMU user networking), a quick first check, reboot as
-/// soon as an update is staged, and a console line with the running
-/// version once the boot was marked good.
+/// soon as an update is staged, the update agent's and reboot coordinator's
+/// log on the console (the demo shows their progress lines), and a console
+/// line with the running version once the boot was marked good.
 fn update_overlay(server_url: &str) -> String {
     format!(
         r#"variant: flatcar
@@ -87,6 +111,18 @@ storage:
           BOXCAR_UPDATED_FUZZ=0
 systemd:
   units:
+    - name: boxcar-updated.service
+      dropins:
+        - name: 50-console.conf
+          contents: |
+            [Service]
+            StandardError=journal+console
+    - name: boxcar-reboot.service
+      dropins:
+        - name: 50-console.conf
+          contents: |
+            [Service]
+            StandardError=journal+console
     - name: demo-running.service
       enabled: true
       contents: |
@@ -142,19 +178,25 @@ fn wait(vm: &mut boxcar_testbed::Vm, marker: &str, timeout: Duration) -> anyhow:
 /// How far the demo goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
-    /// Build, boot, provision, serve the page.
+    /// Build, boot, provision, serve the page (`--no-update`).
     Provision,
-    /// Also publish N+1 and follow the update through the reboot
-    /// (`--update`; see docs/testbed.md for its current status).
+    /// Also publish N+1 and follow the update through the reboot (the default).
     Update,
 }
 
+const USAGE: &str = "usage: demo [--no-update]
+
+Builds Boxcar images N and N+1, starts the update server, boots N in QEMU with
+examples/demo.bu and prints the page its container serves; then publishes N+1
+and follows the node through the download, the reboot and the new version, and
+says how long each step took. --no-update stops after the page.";
+
 fn main() -> anyhow::Result<()> {
     let scope = match std::env::args().nth(1).as_deref() {
-        None => Scope::Provision,
-        Some("--update") => Scope::Update,
+        None | Some("--update") => Scope::Update,
+        Some("--no-update") => Scope::Provision,
         Some("-h" | "--help") => {
-            println!("usage: demo [--update]\n\nBuilds a Boxcar image, boots it in QEMU with examples/demo.bu and prints\nthe page its container serves; --update also publishes the next version and\nfollows the node through the update and reboot.");
+            println!("{USAGE}");
             return Ok(());
         }
         Some(other) => anyhow::bail!("unknown argument {other:?} (try --help)"),
@@ -165,11 +207,12 @@ fn main() -> anyhow::Result<()> {
     let bins = images::binaries();
     let n = images::build(&bins, 0, None, &[".raw"]);
     println!("    N   = {}  ({})", n.version, n.file(".raw").display());
-    let n1 = (scope == Scope::Update).then(|| images::build(&bins, 1, None, &[".bxp"]));
-    if let Some(n1) = &n1 {
-        println!("    N+1 = {}  ({})", n1.version, n1.file(".bxp").display());
-    }
-    steps.finish("build images");
+    steps.finish("build image N");
+    // N+1 only needs its payload; it is built while N boots.
+    let n1 = (scope == Scope::Update).then(|| {
+        let b = bins.clone();
+        std::thread::spawn(move || images::build(&b, 1, None, &[".bxp"]))
+    });
 
     say("Starting the update server (SQLite) and a file server for payloads");
     let server = servers::UpdateServer::start();
@@ -216,6 +259,11 @@ fn main() -> anyhow::Result<()> {
         steps.summary();
         return Ok(());
     };
+    let n1 = n1
+        .join()
+        .map_err(|_| anyhow::anyhow!("building N+1 failed (see above)"))?;
+    println!("    N+1 = {}  ({})", n1.version, n1.file(".bxp").display());
+    steps.finish("build N+1 (while N booted)");
 
     say(&format!("Publishing {} on the stable channel", n1.version));
     let payload = n1.file(".bxp");
@@ -240,12 +288,23 @@ fn main() -> anyhow::Result<()> {
                 last = Some(i.status);
             }
         }
-        match vm.wait_for_any(&[want.as_str(), "reboot: Restarting system"], Duration::from_secs(2)) {
+        let progress = [
+            want.as_str(),
+            "update offered",
+            "downloading and writing the update",
+            "payload downloaded and verified",
+            "read-back verified",
+            "update staged; reboot needed",
+            "rebooting strategy",
+            "reboot: Restarting system",
+            "Welcome to",
+        ];
+        match vm.wait_for_any(&progress, Duration::from_secs(2)) {
             Ok((0, line)) => break line,
             Ok((_, line)) => println!(
                 "    {:>6.0} s  node: {}",
                 steps.start.elapsed().as_secs_f64(),
-                line.trim()
+                node_line(&line)
             ),
             Err(_) if Instant::now() < end => {}
             Err(e) => return Err(e.into()),

@@ -96,7 +96,6 @@ fn gptprio(image: &Path, n: u32) -> (u32, u32, u32) {
 }
 
 #[test]
-#[ignore = "not passing yet (issue 8): in the guest boxcar-updated is stopped (SIGTERM) about 2 minutes into staging N+1; see docs/testbed.md"]
 fn update_then_rollback_on_the_real_image() {
     let start = Instant::now();
     let bins = images::binaries();

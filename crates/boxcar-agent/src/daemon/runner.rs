@@ -723,6 +723,13 @@ impl Agent {
                 if pct == g.announced_percent && g.announced_at.elapsed() < Duration::from_secs(10) {
                     return;
                 }
+                // The journal hears of every tenth percent (watchers of every percent).
+                if pct / 10 != g.announced_percent.max(0) / 10 || g.announced_percent < 0 {
+                    tracing::info!(
+                        version = st.new_version.as_deref().unwrap_or(""),
+                        "downloading and writing the update: {pct} %"
+                    );
+                }
                 g.announced_percent = pct;
             } else {
                 g.announced_percent = -1;

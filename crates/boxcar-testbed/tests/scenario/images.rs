@@ -31,7 +31,7 @@ pub fn workspace() -> PathBuf {
         .unwrap()
 }
 
-/// Our three binaries for the image, built (debug) into `<target>/testbed-guest`.
+/// Our three binaries for the image, built (release) into `<target>/testbed-guest`.
 pub fn binaries() -> PathBuf {
     let manifest = workspace().join("Cargo.toml");
     let mut dir = None;
