@@ -9,12 +9,12 @@
 #   3. boot image N in QEMU (OVMF, systemd-boot, UKI) with examples/demo.bu
 #      passed through fw_cfg: a user, a web page and a podman container
 #      serving it; print the page fetched from the host;
-#   4. with --update: publish N+1 and follow the update on the server and
-#      the console: the agent stages it into the other slot, the node
-#      reboots into N+1, the boot is blessed, the server shows the instance
-#      complete. (Not yet seen passing end to end: docs/testbed.md.)
+#   4. publish N+1 and follow the update on the server and the node's
+#      console: the agent downloads and stages it into the other slot, the
+#      node reboots into N+1, the boot is blessed, the server shows the
+#      instance complete (--no-update stops after step 3).
 # Each step says how long it took. Under software emulation (no KVM) a boot
-# takes minutes; the whole demo takes about 15-30 minutes the first time.
+# takes minutes; the whole demo takes about 20-40 minutes the first time.
 # The component demo (translation, provisioning onto a loop device, the
 # update server with a simulated node) is scripts/demo-components.sh.
 set -euo pipefail
