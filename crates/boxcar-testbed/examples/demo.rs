@@ -102,6 +102,17 @@ storage:
           SERVER={server_url}
           GROUP=stable
           REBOOT_STRATEGY=reboot
+    - path: /etc/demo/provision-time.sh
+      mode: 0755
+      contents:
+        inline: |
+          #!/bin/sh
+          journalctl -b -o short-monotonic --no-pager _PID=1 | awk '
+            /(Starting|Finished) boxcar-provision-/ {{ t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); t += 0
+              if ($0 ~ /Starting/ && first == "") first = t
+              if ($0 ~ /Finished/) last = t }}
+            END {{ if (first == "") print "BOXCAR_PROVISION_TIME ran=no"
+                  else printf "BOXCAR_PROVISION_TIME ran=yes start=%.2f end=%.2f seconds=%.2f\n", first, last, last - first }}' > /dev/ttyS0
     - path: /etc/boxcar/updated.env
       mode: 0644
       contents:
@@ -123,6 +134,18 @@ systemd:
           contents: |
             [Service]
             StandardError=journal+console
+    # How long the initrd's provisioning units took in this boot (from the journal the
+    # initrd hands over): first start to last finish, in seconds of kernel time.
+    - name: demo-provision-time.service
+      enabled: true
+      contents: |
+        [Unit]
+        After=multi-user.target
+        [Service]
+        Type=oneshot
+        ExecStart=/etc/demo/provision-time.sh
+        [Install]
+        WantedBy=multi-user.target
     - name: demo-running.service
       enabled: true
       contents: |
@@ -231,8 +254,25 @@ fn main() -> anyhow::Result<()> {
         .forward(8080)
         .start()?;
     println!("    serial console: {}", vm.serial_log().display());
-    let line = wait(&mut vm, &format!("BOXCAR_RUNNING VERSION_ID=\"{}\"", n.version), BOOT)?;
-    println!("    {line}");
+    let running = format!("BOXCAR_RUNNING VERSION_ID=\"{}\"", n.version);
+    let (mut line, mut provision) = (None, None);
+    while line.is_none() || provision.is_none() {
+        let mut all = vec![running.as_str(), "BOXCAR_PROVISION_TIME"];
+        all.extend(FAILED);
+        let (which, l) = vm.wait_for_any(&all, BOOT)?;
+        match which {
+            0 => line = Some(l),
+            1 => provision = Some(l),
+            _ => anyhow::bail!("the boot failed: {l}"),
+        }
+    }
+    println!("    {}", line.unwrap_or_default());
+    if let Some(p) = provision {
+        println!(
+            "    provisioning in the initrd: {}",
+            p.trim().trim_start_matches("BOXCAR_PROVISION_TIME ")
+        );
+    }
     steps.finish(&format!("first boot of {} with provisioning", n.version));
 
     say("Fetching the page the node serves from its podman container");
