@@ -39,6 +39,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator the `boxcar-server` binary uses (for the bare server too: same process).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const INSTANCES: usize = 10_000;
 const ROUNDS: usize = 6;
 const ROUND: Duration = Duration::from_millis(2500);

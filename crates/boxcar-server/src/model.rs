@@ -252,12 +252,12 @@ pub struct Activity {
 }
 
 /// Maps update_engine's `board` (or the syncer's `os@arch`) to a package architecture.
-pub fn arch_from_board(board: Option<&str>, os_arch: Option<&str>) -> String {
+pub fn arch_from_board(board: Option<&str>, os_arch: Option<&str>) -> &'static str {
     let b = board.or(os_arch).unwrap_or("amd64");
     if b.starts_with("arm64") || b.starts_with("aarch64") {
-        "arm64".into()
+        "arm64"
     } else {
-        "amd64".into()
+        "amd64"
     }
 }
 

@@ -261,7 +261,7 @@ impl Fleet {
                     machine_id: app.machine_id.clone(),
                     version: app.version.clone(),
                     track: track.clone(),
-                    arch: arch.clone(),
+                    arch: arch.to_string(),
                     ip: ip.to_string(),
                     oem: app.oem.clone().unwrap_or_default(),
                     alias: app.machine_alias.clone().unwrap_or_default(),
@@ -353,7 +353,7 @@ enum AppPlan {
 /// One app's route, decided once in [`Fleet::prepare`] against the snapshot it is answered from.
 struct AppRoute {
     app_id: String,
-    arch: String,
+    arch: &'static str,
     track: String,
     plan: AppPlan,
 }
@@ -368,7 +368,7 @@ fn route_app(snap: &Snapshot, req: &Request, app: &AppRequest) -> AppRoute {
         Some(groups) => {
             let group = groups.get(&track);
             let only_heartbeats = app.events.iter().all(crate::events::is_heartbeat);
-            let up_to_date = match group.and_then(|g| g.targets.get(&arch)) {
+            let up_to_date = match group.and_then(|g| g.targets.get(arch)) {
                 None => true,
                 Some(target) => compare_versions(&app.version, target) != Ordering::Less,
             };
