@@ -170,8 +170,16 @@ impl Store {
                 // to its generic plan, which for the touch statement (a join against a VALUES
                 // list of parameters) scans the table instead of probing the primary key per
                 // row: 10-15 ms per 32 rows instead of about 2 ms (measured in the `stages`
-                // bench: 400-600 µs per heartbeat before, under 100 µs after).
-                c.batch("SET LOCAL synchronous_commit TO OFF; SET LOCAL plan_cache_mode TO force_custom_plan")?;
+                // bench: 400-600 µs per heartbeat before, under 100 µs after). Even planned per
+                // execution, a table whose statistics are stale (freshly filled) sometimes got a
+                // hash join over a sequential scan or a bitmap scan of another index (17-70 ms);
+                // the only good plan is a primary-key probe per VALUES row, so the others are
+                // switched off for these transactions (they hold nothing else).
+                c.batch(
+                    "SET LOCAL synchronous_commit TO OFF; SET LOCAL plan_cache_mode TO force_custom_plan; \
+                     SET LOCAL enable_hashjoin TO OFF; SET LOCAL enable_mergejoin TO OFF; \
+                     SET LOCAL enable_seqscan TO OFF; SET LOCAL enable_bitmapscan TO OFF",
+                )?;
             }
             f(c)
         })
