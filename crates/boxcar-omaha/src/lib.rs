@@ -27,7 +27,11 @@ pub const FLATCAR_APP_ID: &str = "{e96281a6-d1af-4bde-9a0a-97b76e56dc57}";
 /// Old clients and Nebraska's own tests send the id without braces; both spellings name one app.
 pub fn normalize_app_id(id: &str) -> String {
     let trimmed = id.trim().trim_start_matches('{').trim_end_matches('}');
-    format!("{{{}}}", trimmed.to_ascii_lowercase())
+    let mut out = String::with_capacity(trimmed.len() + 2);
+    out.push('{');
+    out.extend(trimmed.chars().map(|c| c.to_ascii_lowercase()));
+    out.push('}');
+    out
 }
 
 #[cfg(test)]

@@ -154,6 +154,15 @@ fn owned(attrs: &Attrs<'_>, name: &str) -> Option<String> {
     attr(attrs, name).map(str::to_string)
 }
 
+/// Sets a field from an attribute unless it is already set: the first value of a name wins, as
+/// with [`attr`]. The elements with many attributes (`<app>` has 14) are read in one pass over
+/// their attributes with this, instead of scanning them once per field.
+fn set_first(field: &mut Option<String>, value: &str) {
+    if field.is_none() {
+        *field = Some(value.to_string());
+    }
+}
+
 impl RequestVisitor {
     fn fail(&mut self, e: ParseError) {
         self.error.get_or_insert(e);
@@ -164,41 +173,60 @@ impl RequestVisitor {
             self.wrong_root = Some(name.to_string());
             return;
         }
-        self.req.protocol = owned(a, "protocol").unwrap_or_default();
-        self.req.version = owned(a, "version");
-        self.req.updater_version = owned(a, "updaterversion");
-        self.req.install_source = owned(a, "installsource");
-        self.req.is_machine = owned(a, "ismachine");
+        let mut protocol = None;
+        let r = &mut self.req;
+        for (name, value) in a {
+            let field = match *name {
+                "protocol" => &mut protocol,
+                "version" => &mut r.version,
+                "updaterversion" => &mut r.updater_version,
+                "installsource" => &mut r.install_source,
+                "ismachine" => &mut r.is_machine,
+                _ => continue,
+            };
+            set_first(field, value);
+        }
+        r.protocol = protocol.unwrap_or_default();
     }
 
     fn app(&mut self, a: &Attrs<'_>) {
         self.in_app = true;
         self.seen_ping = false;
         self.seen_update_check = false;
-        let Some(app_id) = owned(a, "appid") else {
+        let (mut app_id, mut version, mut machine_id) = (None, None, None);
+        let mut app = AppRequest::default();
+        let r = &mut app;
+        for (name, value) in a {
+            let field = match *name {
+                "appid" => &mut app_id,
+                "version" => &mut version,
+                "track" => &mut r.track,
+                "bootid" => &mut r.boot_id,
+                "oem" => &mut r.oem,
+                "oemversion" => &mut r.oem_version,
+                "alephversion" => &mut r.aleph_version,
+                "machineid" => &mut machine_id,
+                "machinealias" => &mut r.machine_alias,
+                "lang" => &mut r.lang,
+                "board" => &mut r.board,
+                "hardware_class" => &mut r.hardware_class,
+                "delta_okay" => &mut r.delta_okay,
+                "from_track" => &mut r.from_track,
+                "multi_manifest_ok" => &mut r.multi_manifest_ok,
+                _ => continue,
+            };
+            set_first(field, value);
+        }
+        let Some(app_id) = app_id else {
             return self.fail(ParseError::MissingAttribute {
                 element: "app",
                 attribute: "appid",
             });
         };
-        self.req.apps.push(AppRequest {
-            app_id,
-            version: owned(a, "version").unwrap_or_default(),
-            track: owned(a, "track"),
-            boot_id: owned(a, "bootid"),
-            oem: owned(a, "oem"),
-            oem_version: owned(a, "oemversion"),
-            aleph_version: owned(a, "alephversion"),
-            machine_id: owned(a, "machineid").unwrap_or_default(),
-            machine_alias: owned(a, "machinealias"),
-            lang: owned(a, "lang"),
-            board: owned(a, "board"),
-            hardware_class: owned(a, "hardware_class"),
-            delta_okay: owned(a, "delta_okay"),
-            from_track: owned(a, "from_track"),
-            multi_manifest_ok: owned(a, "multi_manifest_ok"),
-            ..AppRequest::default()
-        });
+        app.app_id = app_id;
+        app.version = version.unwrap_or_default();
+        app.machine_id = machine_id.unwrap_or_default();
+        self.req.apps.push(app);
     }
 
     fn app_child(&mut self, name: &str, a: &Attrs<'_>) {
@@ -237,12 +265,19 @@ impl Visitor for RequestVisitor {
             _ if self.wrong_root.is_some() => {}
             1 if name == "app" => self.app(a),
             1 if name == "os" && self.req.os.is_none() => {
-                self.req.os = Some(Os {
-                    version: owned(a, "version"),
-                    platform: owned(a, "platform"),
-                    sp: owned(a, "sp"),
-                    arch: owned(a, "arch"),
-                })
+                let mut os = Os::default();
+                let o = &mut os;
+                for (name, value) in a {
+                    let field = match *name {
+                        "version" => &mut o.version,
+                        "platform" => &mut o.platform,
+                        "sp" => &mut o.sp,
+                        "arch" => &mut o.arch,
+                        _ => continue,
+                    };
+                    set_first(field, value);
+                }
+                self.req.os = Some(os);
             }
             2 if self.in_app => self.app_child(name, a),
             _ => {}

@@ -9,9 +9,11 @@
 //!   1-thread client in the same process). The same axum/hyper stack, served the same way
 //!   (`into_make_service_with_connect_info`), answering a bare "200 OK" is measured in the same run
 //!   with the same client, request bytes and connection count; bare and check rounds are
-//!   interleaved (alternating which goes first) so background load hits both alike. Reported:
-//!   checks/s, ratio to bare, p50/p99, p50/p99 at a paced 3,000 checks/s, and the rate of checks
-//!   that need a database transaction (update available, group paused).
+//!   interleaved (rotating the order) so background load hits both alike. Checks run twice: with
+//!   the default last-seen resolution (repeats within it are not written) and with resolution 0
+//!   (every heartbeat written). A check round ends when its heartbeats are written (the drain
+//!   counts). Reported: checks/s, ratio to bare, p50/p99, p50/p99 at a paced 3,000 checks/s, and
+//!   the rate of checks that need a database transaction (update available, group paused).
 //! * stages: CPU time per check of each step of the fast path, single-threaded, no HTTP.
 //! * rollout: the transactional path during an active rollout — 10,000 new instances behind the
 //!   channel with grants available (each check evaluates the policy under the group lock and
@@ -26,6 +28,7 @@ mod load;
 #[path = "support/sim.rs"]
 mod sim;
 
+use boxcar_server::lastseen::DEFAULT_RESOLUTION;
 use boxcar_server::model::Package;
 use boxcar_server::policy::{SafeMode, UpdatesMode};
 use boxcar_server::service::{Clock, Fleet, Path};
@@ -36,8 +39,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator the `boxcar-server` binary uses (for the bare server too: same process).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const INSTANCES: usize = 10_000;
-const ROUNDS: usize = 4;
+const ROUNDS: usize = 6;
 const ROUND: Duration = Duration::from_millis(2500);
 const RUN: Duration = Duration::from_secs(5);
 /// Grants available in the rollout run (the group's per-period limit).
@@ -165,51 +172,46 @@ fn checks(b: Backend) {
         name(b),
         ROUND.as_secs_f64()
     );
-    let (mut bare, mut full) = (Run::default(), Run::default());
+    println!(
+        "   checks: last-seen resolution {} s (default); written: resolution 0, every heartbeat written",
+        DEFAULT_RESOLUTION.as_secs()
+    );
+    let (mut bare, mut full, mut written) = (Run::default(), Run::default(), Run::default());
     for round in 0..ROUNDS {
-        let run_bare = || {
-            load(
-                servers.bare,
-                up_to_date.clone(),
-                b"200 OK",
-                Pace::Closed,
-                Stop::After(ROUND),
-            )
-        };
-        let run_checks = || {
-            load(
-                servers.boxcar,
-                up_to_date.clone(),
-                b"noupdate",
-                Pace::Closed,
-                Stop::After(ROUND),
-            )
-        };
-        let (rb, rc) = if round % 2 == 0 {
-            let rb = run_bare();
-            (rb, run_checks())
-        } else {
-            let rc = run_checks();
-            (run_bare(), rc)
-        };
+        let (mut rb, mut rc, mut rw) = (None, None, None);
+        // Rotate the order so that background load hits each kind alike.
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => {
+                    rb = Some(load(
+                        servers.bare,
+                        up_to_date.clone(),
+                        b"200 OK",
+                        Pace::Closed,
+                        Stop::After(ROUND),
+                    ))
+                }
+                1 => rc = Some(check_round(&fleet, &servers, &up_to_date, DEFAULT_RESOLUTION)),
+                _ => rw = Some(check_round(&fleet, &servers, &up_to_date, Duration::ZERO)),
+            }
+        }
+        let (rb, rc, rw) = (rb.unwrap(), rc.unwrap(), rw.unwrap());
         println!(
-            "  round {round}: bare {:>7.0}/s  checks {:>7.0}/s  ratio {:.0} %",
+            "  round {round}: bare {:>7.0}/s  checks {:>7.0}/s ({:.0} %)  written {:>7.0}/s ({:.0} %)",
             rb.rate(),
             rc.rate(),
-            100.0 * rc.rate() / rb.rate()
+            100.0 * rc.rate() / rb.rate(),
+            rw.rate(),
+            100.0 * rw.rate() / rb.rate()
         );
         bare.merge(rb);
         full.merge(rc);
+        written.merge(rw);
     }
-    let mut paced = load(
-        servers.boxcar,
-        up_to_date.clone(),
-        b"noupdate",
-        Pace::Rate(3000.0),
-        Stop::After(RUN),
-    );
-    // Let the heartbeat backlog of the runs above drain before measuring the transactional path.
-    fleet.flush_heartbeats().unwrap();
+    fleet.set_last_seen_resolution(Duration::ZERO);
+    let mut paced_written = paced_round(&fleet, &servers, &up_to_date);
+    fleet.set_last_seen_resolution(DEFAULT_RESOLUTION);
+    let mut paced = paced_round(&fleet, &servers, &up_to_date);
 
     // Checks that need a transaction: update available, group paused.
     fleet
@@ -225,9 +227,48 @@ fn checks(b: Backend) {
         full.line("update checks (max)"),
         100.0 * full.rate() / bare.rate()
     );
+    println!(
+        "{}  ratio to bare {:.0} %",
+        written.line("checks, every heartbeat written"),
+        100.0 * written.rate() / bare.rate()
+    );
     println!("{}", paced.line("update checks @3000/s"));
+    println!("{}", paced_written.line("every heartbeat written @3000/s"));
     println!("{}  (update withheld: group paused)", slow.line("transactional checks"));
     servers.rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// One closed-loop round of checks at `resolution`; the round ends when the heartbeats it queued
+/// are written (the drain time counts: a rate the database cannot keep up with is not a rate).
+fn check_round(fleet: &Arc<Fleet>, servers: &Servers, requests: &Arc<Vec<Vec<u8>>>, resolution: Duration) -> Run {
+    fleet.flush_heartbeats().unwrap();
+    fleet.set_last_seen_resolution(resolution);
+    let mut run = load(
+        servers.boxcar,
+        requests.clone(),
+        b"noupdate",
+        Pace::Closed,
+        Stop::After(ROUND),
+    );
+    let t = Instant::now();
+    fleet.flush_heartbeats().unwrap();
+    run.elapsed += t.elapsed();
+    run
+}
+
+/// A paced run at 3,000 checks/s (latency from the scheduled send time); the backlog is written
+/// before it returns.
+fn paced_round(fleet: &Arc<Fleet>, servers: &Servers, requests: &Arc<Vec<Vec<u8>>>) -> Run {
+    fleet.flush_heartbeats().unwrap();
+    let run = load(
+        servers.boxcar,
+        requests.clone(),
+        b"noupdate",
+        Pace::Rate(3000.0),
+        Stop::After(RUN),
+    );
+    fleet.flush_heartbeats().unwrap();
+    run
 }
 
 /// CPU time per check of each fast-path step, one thread, no HTTP: where a check's time goes.
@@ -263,7 +304,13 @@ fn stages(b: Backend) {
         std::hint::black_box(p);
     });
     let prepared: Vec<_> = bodies.iter().map(|b| fleet.prepare(b.as_bytes()).unwrap()).collect();
+    // Default resolution: after the first pass every heartbeat is a repeat (not queued).
     let answer = per_check(&mut |i| {
+        std::hint::black_box(fleet.answer(&prepared[i], "10.0.0.1").unwrap());
+    });
+    fleet.flush_heartbeats().unwrap();
+    fleet.set_last_seen_resolution(Duration::ZERO);
+    let answer_queued = per_check(&mut |i| {
         std::hint::black_box(fleet.answer(&prepared[i], "10.0.0.1").unwrap());
     });
     fleet.flush_heartbeats().unwrap();
@@ -280,7 +327,8 @@ fn stages(b: Backend) {
     );
     println!("parse the Omaha XML                          {parse:>7.2} µs");
     println!("prepare (parse + validate + plan on snapshot) {prepare:>6.2} µs");
-    println!("answer (queue heartbeat, build + serialise)   {answer:>6.2} µs");
+    println!("answer (repeat within resolution, build + serialise) {answer:>6.2} µs");
+    println!("answer (queue heartbeat, build + serialise)   {answer_queued:>6.2} µs");
     println!("write one queued heartbeat (flush of {n:>5})  {flush:>6.2} µs");
 }
 

@@ -8,6 +8,7 @@ pub mod db;
 pub mod downstream;
 pub mod events;
 pub mod http;
+pub mod lastseen;
 pub mod metrics;
 pub mod model;
 pub mod policy;

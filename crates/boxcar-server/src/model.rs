@@ -252,12 +252,12 @@ pub struct Activity {
 }
 
 /// Maps update_engine's `board` (or the syncer's `os@arch`) to a package architecture.
-pub fn arch_from_board(board: Option<&str>, os_arch: Option<&str>) -> String {
+pub fn arch_from_board(board: Option<&str>, os_arch: Option<&str>) -> &'static str {
     let b = board.or(os_arch).unwrap_or("amd64");
     if b.starts_with("arm64") || b.starts_with("aarch64") {
-        "arm64".into()
+        "arm64"
     } else {
-        "amd64".into()
+        "amd64"
     }
 }
 
@@ -265,7 +265,9 @@ pub fn arch_from_board(board: Option<&str>, os_arch: Option<&str>) -> String {
 ///
 /// Non-numeric parts compare as strings; build metadata after `+` is ignored, as in semver.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let strip = |v: &str| v.split('+').next().unwrap_or("").to_string();
+    fn strip(v: &str) -> &str {
+        v.split('+').next().unwrap_or("")
+    }
     let (a, b) = (strip(a), strip(b));
     let mut ai = a.split(['.', '-']);
     let mut bi = b.split(['.', '-']);

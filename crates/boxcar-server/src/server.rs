@@ -54,7 +54,7 @@ pub fn spawn_background(fleet: Arc<Fleet>, retention: Retention) {
                 tick.tick().await;
                 let f = fleet.clone();
                 let before = f.clock.now() - i64::from(days) * 86400;
-                match tokio::task::spawn_blocking(move || f.store.prune(before)).await {
+                match tokio::task::spawn_blocking(move || f.prune(before)).await {
                     Ok(Ok((i, e, a))) => tracing::info!(instances = i, events = e, activity = a, "retention pruning"),
                     Ok(Err(e)) => tracing::error!(error = %e, "retention pruning"),
                     Err(e) => tracing::error!(error = %e, "retention task failed"),

@@ -6,9 +6,10 @@
 //! through one store transaction. The snapshot is refreshed after local admin writes and every
 //! [`SNAPSHOT_REFRESH`] so that replicas converge.
 
+use crate::lastseen::{Admission, LastSeen, Sighting, CAPACITY, DEFAULT_RESOLUTION};
 use crate::metrics::Metrics;
 use crate::model::{arch_from_board, compare_versions, Package};
-use crate::store::{CheckIn, CheckOutcome, Heartbeat, NoUpdateReason, Snapshot, SnapshotGroup, Store, StoreError};
+use crate::store::{CheckIn, CheckOutcome, Heartbeat, NoUpdateReason, Snapshot, Store, StoreError};
 use boxcar_omaha::{
     normalize_app_id, Action, AppRequest, AppResponse, AppStatus, Limits, Manifest, ParseError, Request, Response,
     UpdateCheckResponse, UpdateStatus,
@@ -68,9 +69,16 @@ pub struct Fleet {
     /// Counters and histograms.
     pub metrics: Metrics,
     snapshot: RwLock<Arc<Snapshot>>,
-    heartbeats: Mutex<Vec<Heartbeat>>,
+    pending: Mutex<Pending>,
     flushing: Mutex<()>,
     limits: Limits,
+}
+
+/// Heartbeats waiting for the next flush, and what was queued per instance recently (one lock:
+/// deciding and queueing is one step).
+struct Pending {
+    queue: Vec<Heartbeat>,
+    seen: LastSeen,
 }
 
 impl Fleet {
@@ -82,7 +90,10 @@ impl Fleet {
             clock,
             metrics: Metrics::default(),
             snapshot: RwLock::new(Arc::new(snap)),
-            heartbeats: Mutex::new(Vec::new()),
+            pending: Mutex::new(Pending {
+                queue: Vec::new(),
+                seen: LastSeen::new(DEFAULT_RESOLUTION, CAPACITY),
+            }),
             flushing: Mutex::new(()),
             limits: Limits::default(),
         })
@@ -95,14 +106,39 @@ impl Fleet {
         Ok(())
     }
 
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the last-seen resolution: a heartbeat that repeats, within this time, what this
+    /// replica already queued for the instance is not written ([`crate::lastseen`]); zero writes
+    /// every heartbeat. Starts from an empty map.
+    pub fn set_last_seen_resolution(&self, resolution: Duration) {
+        self.pending().seen = LastSeen::new(resolution, CAPACITY);
+    }
+
     /// Writes buffered heartbeats (blocking). Flushes do not overlap: a caller waits for one in
-    /// progress, so when this returns everything queued before the call is written.
+    /// progress, so when this returns everything queued before the call is written. Returns how
+    /// many heartbeats were queued.
     pub fn flush_heartbeats(&self) -> Result<usize, StoreError> {
         let _one_at_a_time = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batch = std::mem::take(&mut *self.heartbeats.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut batch = std::mem::take(&mut self.pending().queue);
         let n = batch.len();
-        self.store.flush_heartbeats(&mut batch)?;
+        if let Err(e) = self.store.flush_heartbeats(&mut batch) {
+            // What the map says was queued may not be in the database: write everything again.
+            self.pending().seen.clear();
+            return Err(e);
+        }
         Ok(n)
+    }
+
+    /// Prunes instances not seen, and events and activity older than, `before` (blocking); the
+    /// last-seen map is emptied so that an instance pruned here is written again at its next
+    /// check.
+    pub fn prune(&self, before: i64) -> Result<(u64, u64, u64), StoreError> {
+        let pruned = self.store.prune(before)?;
+        self.pending().seen.clear();
+        Ok(pruned)
     }
 
     /// Handles one Omaha request body (blocking when the request needs the store; see
@@ -131,16 +167,18 @@ impl Fleet {
             return Err(OmahaError::Invalid("<app> has no machineid".into()));
         }
         let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let path = if req
-            .apps
-            .iter()
-            .all(|app| plan_app(&snap, &req, app).plan.is_snapshot_only())
-        {
+        let routes: Vec<AppRoute> = req.apps.iter().map(|app| route_app(&snap, &req, app)).collect();
+        let path = if routes.iter().all(|r| r.plan != AppPlan::Store) {
             Path::Snapshot
         } else {
             Path::Store
         };
-        Ok(Prepared { req, snap, path })
+        Ok(Prepared {
+            req,
+            snap,
+            routes,
+            path,
+        })
     }
 
     /// Answers a prepared request. Touches the database only for [`Path::Store`] requests (then it
@@ -148,8 +186,8 @@ impl Fleet {
     pub fn answer(&self, p: &Prepared, ip: &str) -> Result<String, OmahaError> {
         let now = self.clock.now();
         let mut apps = Vec::with_capacity(p.req.apps.len());
-        for app in &p.req.apps {
-            apps.push(self.handle_app(now, &p.snap, &p.req, app, ip)?);
+        for (app, route) in p.req.apps.iter().zip(&p.routes) {
+            apps.push(self.handle_app(now, &p.snap, route, app, ip)?);
         }
         Ok(Response {
             protocol: "3.0".into(),
@@ -164,7 +202,7 @@ impl Fleet {
         &self,
         now: i64,
         snap: &Snapshot,
-        req: &Request,
+        route: &AppRoute,
         app: &AppRequest,
         ip: &str,
     ) -> Result<AppResponse, OmahaError> {
@@ -173,7 +211,7 @@ impl Fleet {
             arch,
             track,
             plan,
-        } = plan_app(snap, req, app);
+        } = route;
         let mut resp = AppResponse {
             app_id: app.app_id.clone(),
             status: AppStatus::Ok,
@@ -191,22 +229,26 @@ impl Fleet {
                     .map(|_| update_check(UpdateStatus::ErrorInternal));
                 return Ok(resp);
             }
-            AppPlan::Heartbeat(group) => {
-                self.heartbeats
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(Heartbeat {
-                        app_id,
-                        machine_id: app.machine_id.clone(),
-                        group_id: group.map(|g| g.id.clone()),
-                        track,
-                        version: app.version.clone(),
-                        arch,
-                        ip: ip.to_string(),
-                        oem: app.oem.clone().unwrap_or_default(),
-                        alias: app.machine_alias.clone().unwrap_or_default(),
-                        at: now,
-                    });
+            AppPlan::Heartbeat => {
+                let group = snap.apps.get(app_id).and_then(|groups| groups.get(track));
+                let sighting = Sighting {
+                    app_id,
+                    machine_id: &app.machine_id,
+                    group_id: group.map(|g| g.id.as_str()),
+                    track,
+                    version: &app.version,
+                    arch,
+                    ip,
+                    oem: app.oem.as_deref().unwrap_or_default(),
+                    alias: app.machine_alias.as_deref().unwrap_or_default(),
+                    at: now,
+                };
+                let mut pending = self.pending();
+                match pending.seen.admit(&sighting) {
+                    Admission::Write => pending.queue.push(heartbeat(&sighting)),
+                    Admission::Skip => self.metrics.heartbeat_skipped(),
+                }
+                drop(pending);
                 match (&app.update_check, group) {
                     (None, _) => CheckOutcome::Recorded,
                     (Some(_), None) => CheckOutcome::NoUpdate(NoUpdateReason::UnknownGroup),
@@ -215,18 +257,23 @@ impl Fleet {
             }
             AppPlan::Store => {
                 let check = CheckIn {
-                    app_id,
+                    app_id: app_id.clone(),
                     machine_id: app.machine_id.clone(),
                     version: app.version.clone(),
-                    track,
-                    arch,
+                    track: track.clone(),
+                    arch: arch.to_string(),
                     ip: ip.to_string(),
                     oem: app.oem.clone().unwrap_or_default(),
                     alias: app.machine_alias.clone().unwrap_or_default(),
                     events: app.events.clone(),
                     update_check: app.update_check.is_some(),
                 };
-                let outcome = self.store.check_in(now, &check)?;
+                // The check-in rewrites the row: the heartbeats after it are written, whatever
+                // this replica queued before.
+                self.pending().seen.forget(&check.app_id, &check.machine_id);
+                let outcome = self.store.check_in(now, &check);
+                self.pending().seen.forget(&check.app_id, &check.machine_id);
+                let outcome = outcome?;
                 self.metrics.events(&check.events);
                 outcome
             }
@@ -248,6 +295,21 @@ impl Fleet {
     }
 }
 
+fn heartbeat(s: &Sighting) -> Heartbeat {
+    Heartbeat {
+        app_id: s.app_id.to_string(),
+        machine_id: s.machine_id.to_string(),
+        group_id: s.group_id.map(str::to_string),
+        track: s.track.to_string(),
+        version: s.version.to_string(),
+        arch: s.arch.to_string(),
+        ip: s.ip.to_string(),
+        oem: s.oem.to_string(),
+        alias: s.alias.to_string(),
+        at: s.at,
+    }
+}
+
 /// Where a request is answered from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
@@ -265,6 +327,7 @@ pub enum Path {
 pub struct Prepared {
     req: Request,
     snap: Arc<Snapshot>,
+    routes: Vec<AppRoute>,
     path: Path,
 }
 
@@ -276,31 +339,27 @@ impl Prepared {
 }
 
 /// How one app of a request is handled.
-enum AppPlan<'s> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppPlan {
     /// The app id is not in the snapshot.
     UnknownApp,
     /// Nothing changes but "last seen": only heartbeat events, and no update check or already
     /// running the target (or no group / no target for this track).
-    Heartbeat(Option<&'s SnapshotGroup>),
+    Heartbeat,
     /// Events to record or an update to decide.
     Store,
 }
 
-impl AppPlan<'_> {
-    fn is_snapshot_only(&self) -> bool {
-        !matches!(self, AppPlan::Store)
-    }
-}
-
-struct AppRoute<'s> {
+/// One app's route, decided once in [`Fleet::prepare`] against the snapshot it is answered from.
+struct AppRoute {
     app_id: String,
-    arch: String,
+    arch: &'static str,
     track: String,
-    plan: AppPlan<'s>,
+    plan: AppPlan,
 }
 
-/// Classifies one app against the snapshot (pure; shared by [`Fleet::prepare`] and the answer).
-fn plan_app<'s>(snap: &'s Snapshot, req: &Request, app: &AppRequest) -> AppRoute<'s> {
+/// Classifies one app against the snapshot (pure).
+fn route_app(snap: &Snapshot, req: &Request, app: &AppRequest) -> AppRoute {
     let app_id = normalize_app_id(&app.app_id);
     let arch = arch_from_board(app.board.as_deref(), req.os.as_ref().and_then(|o| o.arch.as_deref()));
     let track = app.track.clone().unwrap_or_else(|| "stable".into());
@@ -309,12 +368,12 @@ fn plan_app<'s>(snap: &'s Snapshot, req: &Request, app: &AppRequest) -> AppRoute
         Some(groups) => {
             let group = groups.get(&track);
             let only_heartbeats = app.events.iter().all(crate::events::is_heartbeat);
-            let up_to_date = match group.and_then(|g| g.targets.get(&arch)) {
+            let up_to_date = match group.and_then(|g| g.targets.get(arch)) {
                 None => true,
                 Some(target) => compare_versions(&app.version, target) != Ordering::Less,
             };
             if only_heartbeats && (app.update_check.is_none() || up_to_date) {
-                AppPlan::Heartbeat(group)
+                AppPlan::Heartbeat
             } else {
                 AppPlan::Store
             }

@@ -422,7 +422,7 @@ async fn prune(State(f): State<Arc<Fleet>>, Json(p): Json<Prune>) -> ApiResult<s
             "older_than_days must be at least 1".into(),
         ));
     }
-    let (i, e, a) = run(&f, move |fl| fl.store.prune(fl.clock.now() - p.older_than_days * 86400)).await?;
+    let (i, e, a) = run(&f, move |fl| fl.prune(fl.clock.now() - p.older_than_days * 86400)).await?;
     Ok(Json(json!({ "instances": i, "events": e, "activity": a })))
 }
 

@@ -39,8 +39,11 @@ pub struct Heartbeat {
 /// Rows per heartbeat transaction.
 pub const HEARTBEAT_CHUNK: usize = 200;
 
-/// Registers or refreshes an instance; an in-flight update whose version is now running completes.
-pub(super) const UPSERT_INSTANCE: &str = "INSERT INTO instances (app_id, machine_id, group_id, track, version, arch, ip, oem, alias, \
+/// The upsert of an instance, with `$tail` appended (a `WHERE` on the update, or nothing).
+macro_rules! upsert_instance {
+    ($tail:literal) => {
+        concat!(
+            "INSERT INTO instances (app_id, machine_id, group_id, track, version, arch, ip, oem, alias, \
      status, update_in_progress, first_seen, last_check) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1,0,$10,$10) \
      ON CONFLICT (app_id, machine_id) DO UPDATE SET group_id = excluded.group_id, track = excluded.track, \
      version = excluded.version, arch = excluded.arch, ip = excluded.ip, oem = excluded.oem, alias = excluded.alias, \
@@ -48,7 +51,20 @@ pub(super) const UPSERT_INSTANCE: &str = "INSERT INTO instances (app_id, machine
      status = CASE WHEN instances.update_in_progress = 1 AND instances.last_update_version = excluded.version \
        THEN 4 ELSE instances.status END, \
      update_in_progress = CASE WHEN instances.update_in_progress = 1 AND instances.last_update_version = excluded.version \
-       THEN 0 ELSE instances.update_in_progress END";
+       THEN 0 ELSE instances.update_in_progress END",
+            $tail
+        )
+    };
+}
+
+/// Registers or refreshes an instance; an in-flight update whose version is now running completes.
+/// Used by check-ins, which always write.
+pub(super) const UPSERT_INSTANCE: &str = upsert_instance!("");
+
+/// [`UPSERT_INSTANCE`] for a queued heartbeat: not applied over a row seen later (by another
+/// replica, or by a check-in after the heartbeat was queued), so a late flush never makes the row
+/// older than what was written before it.
+const UPSERT_HEARTBEAT: &str = upsert_instance!(" WHERE instances.last_check <= excluded.last_check");
 
 /// Sorts by instance (stable, so pushes keep their order) and drops a heartbeat when the next one
 /// is for the same instance with the same fields: writing both leaves the same row as writing the
@@ -123,7 +139,7 @@ impl Store {
                         .collect();
                     for h in now {
                         if !touched.contains(&(h.app_id.clone(), h.machine_id.clone())) {
-                            c.execute(UPSERT_INSTANCE, &upsert_params(h))?;
+                            c.execute(UPSERT_HEARTBEAT, &upsert_params(h))?;
                         }
                     }
                 }
@@ -135,7 +151,7 @@ impl Store {
         for chunk in repeated.chunks(HEARTBEAT_CHUNK) {
             self.heartbeat_tx(|c| {
                 for h in chunk {
-                    c.execute(UPSERT_INSTANCE, &upsert_params(h))?;
+                    c.execute(UPSERT_HEARTBEAT, &upsert_params(h))?;
                 }
                 Ok(())
             })?;
@@ -149,7 +165,21 @@ impl Store {
                 // "Last seen" was already held in memory for up to HEARTBEAT_FLUSH; not waiting
                 // for the WAL flush at commit adds well under a second to what a crash can lose,
                 // and spares one disk flush per chunk. Grants and events commit synchronously.
-                c.batch("SET LOCAL synchronous_commit TO OFF")?;
+                //
+                // Custom plans: after five executions PostgreSQL may switch a prepared statement
+                // to its generic plan, which for the touch statement (a join against a VALUES
+                // list of parameters) scans the table instead of probing the primary key per
+                // row: 10-15 ms per 32 rows instead of about 2 ms (measured in the `stages`
+                // bench: 400-600 µs per heartbeat before, under 100 µs after). Even planned per
+                // execution, a table whose statistics are stale (freshly filled) sometimes got a
+                // hash join over a sequential scan or a bitmap scan of another index (17-70 ms);
+                // the only good plan is a primary-key probe per VALUES row, so the others are
+                // switched off for these transactions (they hold nothing else).
+                c.batch(
+                    "SET LOCAL synchronous_commit TO OFF; SET LOCAL plan_cache_mode TO force_custom_plan; \
+                     SET LOCAL enable_hashjoin TO OFF; SET LOCAL enable_mergejoin TO OFF; \
+                     SET LOCAL enable_seqscan TO OFF; SET LOCAL enable_bitmapscan TO OFF",
+                )?;
             }
             f(c)
         })
@@ -184,8 +214,9 @@ pub(super) fn touch_rows(n: usize) -> usize {
 }
 
 /// Moves `last_check` for `rows` heartbeats (10 parameters each, as [`upsert_params`]) whose row
-/// already matches them and whose update does not complete with them, and returns the
-/// `(app_id, machine_id)` it moved; the others need [`UPSERT_INSTANCE`]. Written in the SQL both
+/// already matches them, whose update does not complete with them and whose row was not seen
+/// later than them, and returns the
+/// `(app_id, machine_id)` it moved; the others need [`UPSERT_HEARTBEAT`]. Written in the SQL both
 /// engines read: `UPDATE … FROM (VALUES …)` with the VALUES columns named `column1…`, `CAST`
 /// for the time (untyped parameters would be text in PostgreSQL), `RETURNING`.
 pub(super) fn touch_sql(rows: usize) -> String {
@@ -214,6 +245,7 @@ pub(super) fn touch_sql(rows: usize) -> String {
          AND instances.version = v.column5 AND instances.arch = v.column6 AND instances.ip = v.column7 \
          AND instances.oem = v.column8 AND instances.alias = v.column9 \
          AND NOT (instances.update_in_progress = 1 AND instances.last_update_version IS NOT DISTINCT FROM v.column5) \
+         AND instances.last_check <= v.column10 \
          RETURNING instances.app_id, instances.machine_id",
         values.join(", ")
     )
