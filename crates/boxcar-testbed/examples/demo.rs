@@ -190,14 +190,6 @@ fn node_config(boxcar: &Path, work: &Path, server_url: &str) -> anyhow::Result<V
     )?)
 }
 
-fn wait(vm: &mut boxcar_testbed::Vm, marker: &str, timeout: Duration) -> anyhow::Result<String> {
-    let mut all = vec![marker];
-    all.extend(FAILED);
-    let (which, line) = vm.wait_for_any(&all, timeout)?;
-    anyhow::ensure!(which == 0, "the boot failed: {line}");
-    Ok(line)
-}
-
 /// How far the demo goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
