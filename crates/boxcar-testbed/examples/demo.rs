@@ -107,12 +107,14 @@ storage:
       contents:
         inline: |
           #!/bin/sh
-          journalctl -b -o short-monotonic --no-pager _PID=1 | awk '
+          # boxcar-provision's own per-stage times (its result file): "fetch=12ms files=80ms ..."
+          stages=$(tr -d ' \n' < /etc/.boxcar-provision-result.json | grep -o '"stage":"[^"]*"\|"durationMs":[0-9]*' | sed 's/"stage":"\(.*\)"/\1/; s/"durationMs":\([0-9]*\)/\1ms/' | paste -sd' ' | sed 's/\([a-z-]*\) \([0-9]*ms\)/\1=\2/g')
+          journalctl -b -o short-monotonic --no-pager _PID=1 | awk -v stages="$stages" '
             /(Starting|Finished) boxcar-provision-/ {{ t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); t += 0
               if ($0 ~ /Starting/ && first == "") first = t
               if ($0 ~ /Finished/) last = t }}
             END {{ if (first == "") print "BOXCAR_PROVISION_TIME ran=no"
-                  else printf "BOXCAR_PROVISION_TIME ran=yes start=%.2f end=%.2f seconds=%.2f\n", first, last, last - first }}' > /dev/ttyS0
+                  else printf "BOXCAR_PROVISION_TIME ran=yes start=%.2f end=%.2f seconds=%.2f stages: %s\n", first, last, last - first, stages }}' > /dev/ttyS0
     - path: /etc/boxcar/updated.env
       mode: 0644
       contents:
