@@ -61,6 +61,7 @@ impl Steps {
 /// the log's time and level (`[  12.3] boxcar-updated[315]: 2026-… INFO target: msg`
 /// → `boxcar-updated: msg`).
 fn node_line(line: &str) -> String {
+    let line = strip_ansi(line);
     let line = line.trim();
     let line = match line.strip_prefix('[').and_then(|r| r.split_once("] ")) {
         Some((_, rest)) => rest,
@@ -78,6 +79,26 @@ fn node_line(line: &str) -> String {
         .map(|(_, m)| m)
         .unwrap_or(msg);
     format!("{unit}: {msg}")
+}
+
+/// `line` without terminal escape sequences (`ESC [ … letter`: systemd's
+/// coloured "Welcome to" line).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip to the sequence's final letter.
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn say(what: &str) {
