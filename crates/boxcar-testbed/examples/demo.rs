@@ -81,22 +81,30 @@ fn node_line(line: &str) -> String {
     format!("{unit}: {msg}")
 }
 
-/// `line` without terminal escape sequences (`ESC [ … letter`: systemd's
-/// coloured "Welcome to" line).
+/// `line` without the colour codes systemd puts into its console lines
+/// ("Welcome to \x1b[1mBoxcar\x1b[0m"): the test bed's serial reader already
+/// dropped the ESC control character, so `[<digits;…>m` remains.
 fn strip_ansi(line: &str) -> String {
+    let b = line.as_bytes();
     let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // Skip to the sequence's final letter.
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'[' {
+            let mut j = i + 1;
+            while j < b.len() && (b[j].is_ascii_digit() || b[j] == b';') {
+                j += 1;
             }
-        } else {
+            if j > i + 1 && j < b.len() && b[j] == b'm' {
+                i = j + 1;
+                continue;
+            }
+        }
+        // Copy one whole character (the line may hold UTF-8).
+        let c = line[i..].chars().next().unwrap_or(' ');
+        if c != '\u{1b}' {
             out.push(c);
         }
+        i += c.len_utf8();
     }
     out
 }
