@@ -119,6 +119,7 @@ fn say(what: &str) {
 /// log on the console (the demo shows their progress lines), and a console
 /// line with the running version once the boot was marked good.
 fn update_overlay(server_url: &str) -> String {
+    let provision_time = scenario::provision_time::indented(10);
     format!(
         r#"variant: flatcar
 version: 1.1.0
@@ -135,16 +136,7 @@ storage:
       mode: 0755
       contents:
         inline: |
-          #!/bin/sh
-          # boxcar-provision's own per-stage times (its result file): "fetch=12ms files=80ms ..."
-          stages=$(tr -d ' \n' < /etc/.boxcar-provision-result.json | grep -o '"stage":"[^"]*"\|"durationMs":[0-9]*' | sed 's/"stage":"\(.*\)"/\1/; s/"durationMs":\([0-9]*\)/\1ms/' | paste -sd' ' | sed 's/\([a-z-]*\) \([0-9]*ms\)/\1=\2/g')
-          journalctl -b -o short-monotonic --no-pager _PID=1 | awk -v stages="$stages" '
-            /(Starting|Finished) boxcar-provision-/ {{ t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); t += 0
-              if ($0 ~ /Starting/ && first == "") first = t
-              if ($0 ~ /Finished/) last = t }}
-            END {{ if (first == "") print "BOXCAR_PROVISION_TIME ran=no"
-                  else printf "BOXCAR_PROVISION_TIME ran=yes start=%.2f end=%.2f seconds=%.2f stages: %s\n", first, last, last - first, stages }}' > /dev/ttyS0
-    - path: /etc/boxcar/updated.env
+{provision_time}    - path: /etc/boxcar/updated.env
       mode: 0644
       contents:
         inline: |
@@ -174,7 +166,7 @@ systemd:
         After=multi-user.target
         [Service]
         Type=oneshot
-        ExecStart=/etc/demo/provision-time.sh
+        ExecStart=/bin/sh -c 'echo BOXCAR_PROVISION_TIME $(/etc/demo/provision-time.sh) > /dev/ttyS0'
         [Install]
         WantedBy=multi-user.target
     - name: demo-running.service

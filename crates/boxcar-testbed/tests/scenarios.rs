@@ -22,6 +22,7 @@
 //! with a test-only overlay that adds the check unit printing the markers.
 
 mod common;
+mod scenario;
 
 use boxcar_testbed::{net, tool, BuiltImage, Disk, DiskMode, Exit, ImageSpec, Vm, VmBuilder};
 use common::{field, nonce};
@@ -51,14 +52,8 @@ m() { echo "BOXCAR_SCENARIO $*"; }
 keys=$(cat /home/demo/.ssh/authorized_keys /home/demo/.ssh/authorized_keys.d/* 2>/dev/null | grep -cF "$(cat /etc/scenario/key)")
 m user uid=$(id -u demo) home=$(getent passwd demo | cut -d: -f6) keys=$keys
 m version=$(. /etc/os-release; echo "$VERSION_ID")
-# When the initrd's provisioning units ran in this boot (monotonic seconds, from the journal
-# the initrd hands over): first start and last finish; "ran=no" when they did not run.
-journalctl -b -o short-monotonic --no-pager _PID=1 | awk '
-  /(Starting|Finished) boxcar-provision-/ { t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); t += 0
-    if ($0 ~ /Starting/ && first == "") first = t
-    if ($0 ~ /Finished/) last = t }
-  END { if (first == "") print "BOXCAR_SCENARIO provision ran=no"
-        else printf "BOXCAR_SCENARIO provision ran=yes start=%.2f end=%.2f seconds=%.2f\n", first, last, last - first }'
+# When the initrd's provisioning units ran in this boot (tests/scenario/provision_time.rs).
+m provision $(/etc/scenario/provision-time.sh)
 m uptime=$(cut -d' ' -f1 /proc/uptime)
 boot=$(cat /proc/sys/kernel/random/boot_id)
 seen=$(cat /var/lib/data/boot-note 2>/dev/null || echo none)
@@ -80,7 +75,11 @@ storage:
       mode: 0755
       contents:
         inline: |
-{script}    - path: /etc/scenario/key
+{script}    - path: /etc/scenario/provision-time.sh
+      mode: 0755
+      contents:
+        inline: |
+{provision_time}    - path: /etc/scenario/key
       mode: 0644
       contents:
         inline: "{key}"
@@ -103,7 +102,8 @@ systemd:
         [Install]
         WantedBy=multi-user.target
 "#,
-        script = indent(CHECK_SCRIPT)
+        script = indent(CHECK_SCRIPT),
+        provision_time = scenario::provision_time::indented(10),
     )
 }
 

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod images;
+pub mod provision_time;
 pub mod servers;
