@@ -11,6 +11,7 @@ mod error;
 mod parse;
 mod request;
 mod response;
+mod scan;
 mod write;
 
 pub use codes::{error_code_name, EventResult, EventType, ERROR_CODE_FLAGS_MASK};
@@ -18,6 +19,23 @@ pub use error::ParseError;
 pub use parse::Limits;
 pub use request::{AppRequest, Event, Os, Ping, Request, UpdateCheck};
 pub use response::{Action, AppResponse, AppStatus, Manifest, Package, Response, UpdateCheckResponse, UpdateStatus};
+
+/// The two request readers side by side, for the differential fuzz target: whatever the fast
+/// reader accepts, the general reader must read the same way.
+#[doc(hidden)]
+pub mod differential {
+    use crate::{Limits, ParseError, Request};
+
+    /// The fast reader alone; `None` when the body is outside its subset.
+    pub fn parse_plain(body: &[u8], limits: &Limits) -> Option<Result<Request, ParseError>> {
+        Request::parse_plain(body, limits)
+    }
+
+    /// The general reader alone.
+    pub fn parse_general(body: &[u8], limits: &Limits) -> Result<Request, ParseError> {
+        Request::parse_general(body, limits)
+    }
+}
 
 /// Flatcar Container Linux's Omaha application id, as update_engine sends it (with braces).
 pub const FLATCAR_APP_ID: &str = "{e96281a6-d1af-4bde-9a0a-97b76e56dc57}";

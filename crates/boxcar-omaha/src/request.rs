@@ -1,6 +1,7 @@
 //! The request update_engine sends: one `<request>` with `<os>` and one `<app>`.
 
 use crate::parse::{attr, num, walk, Attrs, Limits, Visitor};
+use crate::scan::scan;
 use crate::{EventResult, EventType, ParseError};
 
 /// An Omaha request document.
@@ -118,9 +119,35 @@ impl Request {
     /// Reads the document once, element by element, copying only the attributes a request has
     /// (no intermediate tree: this runs for every check-in the server answers). Malformed XML is
     /// reported before any semantic error; among semantic errors the first in document order wins.
+    ///
+    /// The plain XML update_engine writes is read by a fast single-pass reader; anything else
+    /// (and every malformed body) by the general one, with the same result (module `scan`).
     pub fn parse_with(body: &[u8], limits: &Limits) -> Result<Request, ParseError> {
+        match Request::parse_plain(body, limits) {
+            Some(result) => result,
+            None => Request::parse_general(body, limits),
+        }
+    }
+
+    /// The fast reader only: `None` when the body is outside its subset.
+    pub(crate) fn parse_plain(body: &[u8], limits: &Limits) -> Option<Result<Request, ParseError>> {
+        let mut v = RequestVisitor::default();
+        scan(body, limits, &mut v).ok()?;
+        Some(v.finish())
+    }
+
+    /// The general reader only.
+    pub(crate) fn parse_general(body: &[u8], limits: &Limits) -> Result<Request, ParseError> {
         let mut v = RequestVisitor::default();
         walk(body, limits, &mut v)?;
+        v.finish()
+    }
+}
+
+impl RequestVisitor {
+    /// The request, or the first semantic error, once the whole document was read.
+    fn finish(self) -> Result<Request, ParseError> {
+        let v = self;
         if let Some(found) = v.wrong_root {
             return Err(ParseError::UnexpectedRoot {
                 expected: "request",

@@ -6,7 +6,11 @@ use quick_xml::escape::escape;
 use std::fmt::Write;
 
 fn attr(out: &mut String, name: &str, value: &str) {
-    let _ = write!(out, " {name}=\"{}\"", escape(value));
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("=\"");
+    out.push_str(&escape(value));
+    out.push('"');
 }
 
 fn opt(out: &mut String, name: &str, value: &Option<String>) {

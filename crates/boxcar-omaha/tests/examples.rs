@@ -301,3 +301,29 @@ fn malformed_documents_are_refused_with_clear_errors() {
     }
     assert!(matches!(Request::parse(&[0xff, 0xfe]), Err(ParseError::Utf8)));
 }
+
+/// Every request update_engine (and Nebraska's syncer) sends is plain XML: the fast reader takes
+/// it, and reads it exactly as the general reader does. Escaped values go to the general reader.
+#[test]
+fn reference_requests_take_the_fast_reader_with_the_general_readers_result() {
+    let limits = Limits::default();
+    let mut requests = 0;
+    for n in 1..=6 {
+        let text = example(n);
+        for part in text.split_inclusive("</request>") {
+            let part = part.trim();
+            if part.contains("<request ") {
+                requests += 1;
+                let general = differential::parse_general(part.as_bytes(), &limits).unwrap();
+                let plain = differential::parse_plain(part.as_bytes(), &limits)
+                    .unwrap_or_else(|| panic!("example {n} not read by the fast reader"))
+                    .unwrap();
+                assert_eq!(plain, general, "example {n}");
+            }
+        }
+    }
+    assert!(requests >= 3, "only {requests} requests in the examples");
+    let escaped = r#"<request protocol="3.0"><app appid="a&amp;b" machineid="m"/></request>"#;
+    assert!(differential::parse_plain(escaped.as_bytes(), &limits).is_none());
+    assert_eq!(Request::parse(escaped.as_bytes()).unwrap().apps[0].app_id, "a&b");
+}

@@ -15,7 +15,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 /// Default last-seen resolution.
@@ -78,7 +78,7 @@ pub struct LastSeen {
     capacity: usize,
     keys: RandomState,
     fields: RandomState,
-    seen: HashMap<u64, Seen>,
+    seen: HashMap<u64, Seen, BuildHasherDefault<KeyedHash>>,
 }
 
 impl LastSeen {
@@ -89,7 +89,7 @@ impl LastSeen {
             capacity: capacity.max(1),
             keys: RandomState::new(),
             fields: RandomState::new(),
-            seen: HashMap::new(),
+            seen: HashMap::default(),
         }
     }
 
@@ -153,6 +153,28 @@ impl LastSeen {
 ///
 /// written 100, resolution 60: now 100 → skip, 159 → skip, 160 → write, 99 → write;
 /// resolution 0 → always write.
+/// The map's keys are already the output of a randomly keyed hash of client-chosen ids, so they
+/// are used as they are instead of being hashed a second time.
+#[derive(Default)]
+struct KeyedHash(u64);
+
+impl Hasher for KeyedHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; anything else is folded in so the hasher stays correct.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
 fn within_resolution(written: i64, now: i64, resolution: i64) -> bool {
     now >= written && now - written < resolution
 }
