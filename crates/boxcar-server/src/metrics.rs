@@ -3,7 +3,7 @@
 
 use crate::db::PoolStats;
 use crate::model::InstanceStatus;
-use crate::store::{CheckOutcome, NoUpdateReason};
+use crate::store::{CheckOutcome, HeartbeatWrites, NoUpdateReason};
 use boxcar_omaha::{Event, EventResult};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +25,8 @@ pub struct Metrics {
     rollback_events: AtomicU64,
     bad_requests: AtomicU64,
     heartbeats_skipped: AtomicU64,
+    heartbeats_touched: AtomicU64,
+    heartbeats_upserted: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -71,6 +73,12 @@ impl Metrics {
     /// Counts a heartbeat not written (within the last-seen resolution).
     pub fn heartbeat_skipped(&self) {
         self.heartbeats_skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the rows a heartbeat flush wrote, by how.
+    pub fn heartbeats_written(&self, w: HeartbeatWrites) {
+        self.heartbeats_touched.fetch_add(w.touched as u64, Ordering::Relaxed);
+        self.heartbeats_upserted.fetch_add(w.upserted as u64, Ordering::Relaxed);
     }
 
     /// Records one Omaha request's latency: one counter per request (the bucket it falls in;
@@ -139,6 +147,16 @@ impl Metrics {
                 "boxcar_heartbeats_skipped_total",
                 "Heartbeats not written because they repeated, within the last-seen resolution, what was written.",
                 &self.heartbeats_skipped,
+            ),
+            (
+                "boxcar_heartbeats_touched_total",
+                "Heartbeats written by moving last seen only, in batches (the row already said the rest).",
+                &self.heartbeats_touched,
+            ),
+            (
+                "boxcar_heartbeats_upserted_total",
+                "Heartbeats written row by row with the full upsert (new instance, or something changed).",
+                &self.heartbeats_upserted,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", g(v));

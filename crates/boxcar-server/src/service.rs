@@ -124,10 +124,13 @@ impl Fleet {
         let _one_at_a_time = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = std::mem::take(&mut self.pending().queue);
         let n = batch.len();
-        if let Err(e) = self.store.flush_heartbeats(&mut batch) {
-            // What the map says was queued may not be in the database: write everything again.
-            self.pending().seen.clear();
-            return Err(e);
+        match self.store.flush_heartbeats(&mut batch) {
+            Ok(writes) => self.metrics.heartbeats_written(writes),
+            Err(e) => {
+                // What the map says was queued may not be in the database: write everything again.
+                self.pending().seen.clear();
+                return Err(e);
+            }
         }
         Ok(n)
     }

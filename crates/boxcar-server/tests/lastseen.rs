@@ -10,6 +10,7 @@ on_both!(
     changes_and_check_ins_are_written_at_once,
     zero_resolution_writes_every_heartbeat,
     a_late_flush_from_another_replica_never_makes_the_row_older,
+    odd_ids_and_missing_groups_are_written_by_the_batched_touch,
 );
 
 fn instance(s: &TestServer, id: &str) -> serde_json::Value {
@@ -24,11 +25,15 @@ fn flush(s: &TestServer) -> usize {
 }
 
 fn skipped(s: &TestServer) -> u64 {
+    counter(s, "boxcar_heartbeats_skipped_total")
+}
+
+fn counter(s: &TestServer, name: &str) -> u64 {
     let (st, body) = http(s.addr, "GET", "/metrics", &[], b"");
     assert_eq!(st, 200);
     body.lines()
-        .find_map(|l| l.strip_prefix("boxcar_heartbeats_skipped_total "))
-        .unwrap_or_else(|| panic!("no skipped counter in {body}"))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
         .parse()
         .unwrap()
 }
@@ -163,4 +168,36 @@ fn a_late_flush_from_another_replica_never_makes_the_row_older(b: Backend) {
     one.omaha(&check("m1", "3000.0.0", "stable", "0.0.0.0"));
     assert_eq!(flush(&one), 0);
     assert_eq!(instance(&two, "m1")["version"], "3001.0.0");
+}
+
+/// The batched last-seen statement carries every field of the heartbeat (on PostgreSQL as one
+/// JSON document): ids with quotes, backslashes and non-ASCII characters, and an instance whose
+/// track names no group (NULL group), come through it unchanged and their last seen moves.
+fn odd_ids_and_missing_groups_are_written_by_the_batched_touch(b: Backend) {
+    let db = TestDb::new(b);
+    let s = TestServer::start(&db);
+    s.fleet.set_last_seen_resolution(std::time::Duration::ZERO);
+    // (as written in XML, as stored, track)
+    let ids = [
+        ("q&quot;uote", "q\"uote", "stable"),
+        ("back\\slash\\n", "back\\slash\\n", "stable"),
+        ("ünï-😀", "ünï-😀", "stable"),
+        ("no-group", "no-group", "no-such-track"),
+    ];
+    for k in 0..2i64 {
+        for (xml, _, track) in ids {
+            assert_eq!(s.omaha(&check(xml, "3000.0.0", track, "0.0.0.0")).0, 200);
+        }
+        assert_eq!(flush(&s), ids.len());
+        // First round: new rows (full upsert); second: the batched statement moved every one.
+        let (touched, upserted) = (ids.len() as u64 * k as u64, ids.len() as u64);
+        assert_eq!(counter(&s, "boxcar_heartbeats_touched_total"), touched);
+        assert_eq!(counter(&s, "boxcar_heartbeats_upserted_total"), upserted);
+        for (_, stored, track) in ids {
+            let i = s.fleet.store.get_instance(FLATCAR, stored).unwrap();
+            assert_eq!((i.last_check, i.track.as_str()), (T0 + k, track), "{stored}");
+            assert_eq!(i.group_id.is_none(), track != "stable", "{stored}");
+        }
+        s.advance(1);
+    }
 }

@@ -36,6 +36,15 @@ pub struct Heartbeat {
     pub at: i64,
 }
 
+/// How a flush wrote its heartbeats (counted in `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeartbeatWrites {
+    /// Rows that already said what the heartbeat says: only `last_check` moved, in batches.
+    pub touched: usize,
+    /// Rows written by the full upsert (new instance, something changed, update completing).
+    pub upserted: usize,
+}
+
 /// Rows per heartbeat transaction.
 pub const HEARTBEAT_CHUNK: usize = 200;
 
@@ -122,29 +131,29 @@ impl Store {
     /// only has its `last_check` moved (with others, see [`touch_sql`]; in SQLite one index
     /// entry is rewritten instead of every index of the table); anything else goes through the
     /// full upsert.
-    pub fn flush_heartbeats(&self, batch: &mut Vec<Heartbeat>) -> Result<(), StoreError> {
+    pub fn flush_heartbeats(&self, batch: &mut Vec<Heartbeat>) -> Result<HeartbeatWrites, StoreError> {
         coalesce_heartbeats(batch);
+        let mut writes = HeartbeatWrites::default();
         let (single, repeated) = split_repeated(batch);
         for chunk in single.chunks(HEARTBEAT_CHUNK) {
+            // Counted once the transaction committed (a retried chunk is not counted twice).
+            let mut chunk_writes = HeartbeatWrites::default();
             self.heartbeat_tx(|c| {
-                let mut rest = chunk;
-                while !rest.is_empty() {
-                    let (now, later) = rest.split_at(touch_rows(rest.len()));
-                    rest = later;
-                    let params: Vec<Val> = now.iter().flat_map(|h| upsert_params(h)).collect();
-                    let touched: HashSet<(String, String)> = c
-                        .query(&touch_sql(now.len()), &params)?
-                        .iter()
-                        .map(|r| (r.text(0), r.text(1)))
-                        .collect();
-                    for h in now {
-                        if !touched.contains(&(h.app_id.clone(), h.machine_id.clone())) {
-                            c.execute(UPSERT_HEARTBEAT, &upsert_params(h))?;
-                        }
+                let touched = touch(c, chunk)?;
+                chunk_writes = HeartbeatWrites {
+                    touched: touched.len(),
+                    upserted: 0,
+                };
+                for h in chunk {
+                    if !touched.contains(&(h.app_id.clone(), h.machine_id.clone())) {
+                        c.execute(UPSERT_HEARTBEAT, &upsert_params(h))?;
+                        chunk_writes.upserted += 1;
                     }
                 }
                 Ok(())
             })?;
+            writes.touched += chunk_writes.touched;
+            writes.upserted += chunk_writes.upserted;
         }
         // An instance whose heartbeats differ within the batch: one by one, in order (a touch
         // statement must not name a row twice, its outcome would be either one).
@@ -155,8 +164,9 @@ impl Store {
                 }
                 Ok(())
             })?;
+            writes.upserted += chunk.len();
         }
-        Ok(())
+        Ok(writes)
     }
 
     fn heartbeat_tx(&self, f: impl FnOnce(&mut dyn Conn) -> Result<(), StoreError>) -> Result<(), StoreError> {
@@ -184,6 +194,64 @@ impl Store {
             f(c)
         })
     }
+}
+
+/// Moves `last_check` of the rows that already say what their heartbeat says; returns the
+/// `(app_id, machine_id)` it moved; the others need the full upsert.
+///
+/// PostgreSQL gets the whole chunk in one statement, as one JSON parameter ([`TOUCH_JSON_SQL`]):
+/// one round trip and one plan per chunk. SQLite, in process and without planning costs, takes the
+/// multi-row `VALUES` statements ([`touch_sql`]).
+fn touch(c: &mut dyn Conn, rows: &[&Heartbeat]) -> Result<HashSet<(String, String)>, StoreError> {
+    let mut moved = Vec::with_capacity(rows.len());
+    match c.dialect() {
+        Dialect::Postgres => {
+            let json = touch_json(rows);
+            for r in c.query(TOUCH_JSON_SQL, &[json.into()])? {
+                moved.push((r.text(0), r.text(1)));
+            }
+        }
+        Dialect::Sqlite => {
+            let mut rest = rows;
+            while !rest.is_empty() {
+                let (now, later) = rest.split_at(touch_rows(rest.len()));
+                rest = later;
+                let params: Vec<Val> = now.iter().flat_map(|h| upsert_params(h)).collect();
+                for r in c.query(&touch_sql(now.len()), &params)? {
+                    moved.push((r.text(0), r.text(1)));
+                }
+            }
+        }
+    }
+    Ok(moved.into_iter().collect())
+}
+
+/// [`touch_sql`] for PostgreSQL over any number of rows: the heartbeats arrive as one JSON array
+/// of objects ([`touch_json`]), so the statement text and its plan are the same for every chunk.
+const TOUCH_JSON_SQL: &str = "UPDATE instances SET last_check = v.at \
+     FROM json_to_recordset(CAST($1 AS TEXT)::json) AS v(a text, m text, g text, t text, ver text, r text, \
+       i text, o text, l text, at bigint) \
+     WHERE instances.app_id = v.a AND instances.machine_id = v.m \
+     AND instances.group_id IS NOT DISTINCT FROM v.g AND instances.track = v.t \
+     AND instances.version = v.ver AND instances.arch = v.r AND instances.ip = v.i \
+     AND instances.oem = v.o AND instances.alias = v.l \
+     AND NOT (instances.update_in_progress = 1 AND instances.last_update_version IS NOT DISTINCT FROM v.ver) \
+     AND instances.last_check <= v.at \
+     RETURNING instances.app_id, instances.machine_id";
+
+/// The rows of [`TOUCH_JSON_SQL`]: `[{"a": app_id, "m": machine_id, "g": group_id or null, "t":
+/// track, "ver": version, "r": arch, "i": ip, "o": oem, "l": alias, "at": unix time}, …]`.
+fn touch_json(rows: &[&Heartbeat]) -> String {
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|h| {
+            serde_json::json!({
+                "a": h.app_id, "m": h.machine_id, "g": h.group_id, "t": h.track, "ver": h.version,
+                "r": h.arch, "i": h.ip, "o": h.oem, "l": h.alias, "at": h.at,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
 /// Splits a coalesced (sorted) batch into instances with one heartbeat and instances with

@@ -13,7 +13,7 @@ mod query;
 pub use admin::{hash_token, sha256_to_base64, GroupPatch, Role, DEFAULT_CHANNELS};
 pub use checkin::{CheckIn, CheckOutcome, NoUpdateReason};
 pub use fleetlock::LockOutcome;
-pub use heartbeat::Heartbeat;
+pub use heartbeat::{Heartbeat, HeartbeatWrites};
 pub use query::{GroupProgress, InstanceFilter, Snapshot, SnapshotGroup};
 
 use crate::db::{Conn, Database, DbError, Row};
