@@ -137,6 +137,63 @@ fn update_reboot_complete_then_rollback_on_purpose() {
 }
 
 #[test]
+fn nothing_is_staged_over_the_fallback_slot_while_the_boot_is_on_trial() {
+    use boxcar_agent::Stager;
+    let server = UpdateServer::start();
+    server.open_policy();
+    let node = Node::new(&server.url);
+    let (_files, m) = node.publish(&server, "2.0.0", 800);
+    let sock = node.socket();
+    stage_update(&node).stop();
+    // Booted into 2.0.0 from slot B, on trial; slot A (1.0.0) is what it falls back to.
+    node.reboot_into(&m);
+    let (files, _) = node.publish(&server, "3.0.0", 800);
+    assert_eq!(
+        node.stager().boot_status().unwrap().health,
+        boxcar_agent::BootHealth::OnTrial
+    );
+    let gpt_before = node.world.gpt();
+    let d = node.start(NEVER);
+    let r = api(&sock, r#"{"v":1,"method":"check"}"#);
+    assert_eq!(r["ok"], true, "{r}");
+    let id = &node.machine_id;
+    wait_for("the check from 2.0.0", || {
+        let v = server.instance(id).map(|i| i.version);
+        (v.as_deref() == Some("2.0.0"), v)
+    });
+    let st = wait_op(&sock, "UPDATE_STATUS_IDLE");
+    assert_eq!((st.new_version.as_str(), st.reboot_needed), ("", false), "{st:?}");
+    assert_eq!(
+        files.sent.load(Ordering::SeqCst),
+        0,
+        "nothing downloaded while on trial"
+    );
+    let granted = server.instance(id).unwrap();
+    assert_eq!(
+        (granted.update_in_progress, granted.last_update_version.as_deref()),
+        (true, Some("3.0.0")),
+        "the server did offer 3.0.0: {granted:?}"
+    );
+    assert_eq!(
+        boxcar_slots::layout::slot_prio(&node.world.gpt(), boxcar_slots::Slot::A).unwrap(),
+        boxcar_slots::layout::slot_prio(&gpt_before, boxcar_slots::Slot::A).unwrap(),
+        "the fallback slot is untouched"
+    );
+    // Marked good: the same offer is staged into slot A at the next check.
+    node.stager().mark_booted_good().unwrap();
+    let r = api(&sock, r#"{"v":1,"method":"check"}"#);
+    assert_eq!(r["ok"], true, "{r}");
+    let st = wait_op(&sock, "UPDATE_STATUS_UPDATED_NEED_REBOOT");
+    assert_eq!(st.new_version, "3.0.0");
+    assert!(files.sent.load(Ordering::SeqCst) > 0);
+    assert_eq!(
+        boxcar_slots::layout::next_boot_slot(&node.world.gpt()).unwrap(),
+        Some(boxcar_slots::Slot::A)
+    );
+    d.stop();
+}
+
+#[test]
 fn rollback_after_reboot_is_reported_as_error_44() {
     let server = UpdateServer::start();
     let node = Node::new(&server.url);

@@ -523,9 +523,30 @@ impl Agent {
                 tracing::info!("no update");
                 self.apply(Event::NoUpdate);
             }
+            Answer::Offer(offer) if self.on_trial() => {
+                // The other slot holds what this boot falls back to if its trial fails;
+                // staging over it now would leave nothing good to return to.
+                tracing::info!(
+                    version = %offer.version,
+                    "update offered, but this boot is still on trial (not marked good): the other slot is the fallback, so nothing is staged until this boot is marked good"
+                );
+                self.apply(Event::NoUpdate);
+            }
             Answer::Offer(offer) => self.stage(offer),
         }
         Outcome::Good { poll_interval }
+    }
+
+    /// Whether the running boot is still on trial. An unreadable boot status does not hold the
+    /// update back: staging reads the same partition table and reports its own error.
+    fn on_trial(&self) -> bool {
+        match self.stager.boot_status() {
+            Ok(b) => b.health == BootHealth::OnTrial,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the boot status before staging");
+                false
+            }
+        }
     }
 
     /// Whether the boot report may go out now: always, except a success while this boot is

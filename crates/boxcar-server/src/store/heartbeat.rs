@@ -226,18 +226,29 @@ fn touch(c: &mut dyn Conn, rows: &[&Heartbeat]) -> Result<HashSet<(String, Strin
     Ok(moved.into_iter().collect())
 }
 
+/// What both touch statements do with their rows `v` (columns named as in [`touch_json`]): move
+/// `last_check` where the row already says what the heartbeat says, its update does not complete
+/// with it, and it was not seen later; return the keys moved.
+macro_rules! touch_matching {
+    () => {
+        "WHERE instances.app_id = v.a AND instances.machine_id = v.m \
+         AND instances.group_id IS NOT DISTINCT FROM v.g AND instances.track = v.t \
+         AND instances.version = v.ver AND instances.arch = v.r AND instances.ip = v.i \
+         AND instances.oem = v.o AND instances.alias = v.l \
+         AND NOT (instances.update_in_progress = 1 AND instances.last_update_version IS NOT DISTINCT FROM v.ver) \
+         AND instances.last_check <= v.at \
+         RETURNING instances.app_id, instances.machine_id"
+    };
+}
+
 /// [`touch_sql`] for PostgreSQL over any number of rows: the heartbeats arrive as one JSON array
 /// of objects ([`touch_json`]), so the statement text and its plan are the same for every chunk.
-const TOUCH_JSON_SQL: &str = "UPDATE instances SET last_check = v.at \
+const TOUCH_JSON_SQL: &str = concat!(
+    "UPDATE instances SET last_check = v.at \
      FROM json_to_recordset(CAST($1 AS TEXT)::json) AS v(a text, m text, g text, t text, ver text, r text, \
-       i text, o text, l text, at bigint) \
-     WHERE instances.app_id = v.a AND instances.machine_id = v.m \
-     AND instances.group_id IS NOT DISTINCT FROM v.g AND instances.track = v.t \
-     AND instances.version = v.ver AND instances.arch = v.r AND instances.ip = v.i \
-     AND instances.oem = v.o AND instances.alias = v.l \
-     AND NOT (instances.update_in_progress = 1 AND instances.last_update_version IS NOT DISTINCT FROM v.ver) \
-     AND instances.last_check <= v.at \
-     RETURNING instances.app_id, instances.machine_id";
+       i text, o text, l text, at bigint) ",
+    touch_matching!()
+);
 
 /// The rows of [`TOUCH_JSON_SQL`]: `[{"a": app_id, "m": machine_id, "g": group_id or null, "t":
 /// track, "ver": version, "r": arch, "i": ip, "o": oem, "l": alias, "at": unix time}, …]`.
@@ -281,12 +292,10 @@ pub(super) fn touch_rows(n: usize) -> usize {
     [32, 8, 1].into_iter().find(|&k| k <= n).unwrap_or(1)
 }
 
-/// Moves `last_check` for `rows` heartbeats (10 parameters each, as [`upsert_params`]) whose row
-/// already matches them, whose update does not complete with them and whose row was not seen
-/// later than them, and returns the
-/// `(app_id, machine_id)` it moved; the others need [`UPSERT_HEARTBEAT`]. Written in the SQL both
-/// engines read: `UPDATE … FROM (VALUES …)` with the VALUES columns named `column1…`, `CAST`
-/// for the time (untyped parameters would be text in PostgreSQL), `RETURNING`.
+/// The touch statement for `rows` heartbeats as SQL parameters (10 each, as [`upsert_params`]),
+/// used on SQLite: `UPDATE … FROM (VALUES …)` with the VALUES columns (`column1…`) renamed to
+/// those of [`touch_json`], then [`touch_matching`]. The others need [`UPSERT_HEARTBEAT`]. Valid
+/// PostgreSQL too (`CAST` for the time: untyped parameters would be text there).
 pub(super) fn touch_sql(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|r| {
@@ -307,14 +316,12 @@ pub(super) fn touch_sql(rows: usize) -> String {
         })
         .collect();
     format!(
-        "UPDATE instances SET last_check = v.column10 FROM (VALUES {}) AS v \
-         WHERE instances.app_id = v.column1 AND instances.machine_id = v.column2 \
-         AND instances.group_id IS NOT DISTINCT FROM v.column3 AND instances.track = v.column4 \
-         AND instances.version = v.column5 AND instances.arch = v.column6 AND instances.ip = v.column7 \
-         AND instances.oem = v.column8 AND instances.alias = v.column9 \
-         AND NOT (instances.update_in_progress = 1 AND instances.last_update_version IS NOT DISTINCT FROM v.column5) \
-         AND instances.last_check <= v.column10 \
-         RETURNING instances.app_id, instances.machine_id",
+        concat!(
+            "UPDATE instances SET last_check = v.at FROM (SELECT column1 AS a, column2 AS m, column3 AS g, \
+             column4 AS t, column5 AS ver, column6 AS r, column7 AS i, column8 AS o, column9 AS l, column10 AS at \
+             FROM (VALUES {})) AS v ",
+            touch_matching!()
+        ),
         values.join(", ")
     )
 }
