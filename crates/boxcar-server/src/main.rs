@@ -41,12 +41,25 @@ enum Command {
         /// Seconds between retention prunes (the first runs at start-up).
         #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
         prune_interval_secs: u64,
-        /// Downstream mode: mirror apps, channels and packages from this upstream Boxcar server.
+        /// Downstream mode: mirror channels and packages from this upstream: a Boxcar server's
+        /// base URL (`--upstream-protocol boxcar-api`), or an Omaha endpoint such as
+        /// `https://public.update.flatcar-linux.net/v1/update/` (`--upstream-protocol omaha`).
         #[arg(long)]
         upstream: Option<String>,
-        /// File holding a read-only token of the upstream.
+        /// How the upstream is asked: `boxcar-api` reads every channel of a Boxcar server's
+        /// admin API (needs --upstream-token-file); `omaha` sends one update check per
+        /// --mirror-channel and --mirror-arch, as Nebraska's syncer does (any Omaha server).
+        #[arg(long, value_enum, default_value = "boxcar-api", requires = "upstream")]
+        upstream_protocol: UpstreamKind,
+        /// File holding a read-only token of the upstream (boxcar-api).
         #[arg(long, requires = "upstream")]
         upstream_token_file: Option<std::path::PathBuf>,
+        /// Channel (upstream track) to mirror over Omaha (repeatable).
+        #[arg(long = "mirror-channel", default_values = ["stable"])]
+        mirror_channels: Vec<String>,
+        /// Architecture to mirror over Omaha (repeatable): amd64, arm64.
+        #[arg(long = "mirror-arch", default_values = ["amd64"], value_parser = ["amd64", "arm64"])]
+        mirror_arches: Vec<String>,
         /// PEM file of the CA certificate(s) to trust for an https:// upstream (default: Mozilla's
         /// roots).
         #[arg(long, requires = "upstream")]
@@ -81,6 +94,15 @@ enum Command {
         #[arg(long)]
         older_than_days: u32,
     },
+}
+
+/// How the upstream of downstream mode is asked.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum UpstreamKind {
+    /// Another Boxcar server's read-only admin API.
+    BoxcarApi,
+    /// Any Omaha server (Nebraska, Flatcar's public update server, a Boxcar server).
+    Omaha,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -124,7 +146,10 @@ fn main() -> anyhow::Result<()> {
             retention_days,
             prune_interval_secs,
             upstream,
+            upstream_protocol,
             upstream_token_file,
+            mirror_channels,
+            mirror_arches,
             upstream_ca_file,
             mirror_apps,
             sync_interval_secs,
@@ -133,11 +158,21 @@ fn main() -> anyhow::Result<()> {
             let upstream = match upstream {
                 None => None,
                 Some(url) => {
-                    let path = upstream_token_file.context("--upstream needs --upstream-token-file")?;
-                    let token = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?
-                        .trim()
-                        .to_string();
+                    let protocol = match upstream_protocol {
+                        UpstreamKind::BoxcarApi => {
+                            let path = upstream_token_file
+                                .context("--upstream-protocol boxcar-api needs --upstream-token-file")?;
+                            let token = std::fs::read_to_string(&path)
+                                .with_context(|| format!("reading {}", path.display()))?
+                                .trim()
+                                .to_string();
+                            boxcar_server::downstream::UpstreamProtocol::BoxcarApi { token }
+                        }
+                        UpstreamKind::Omaha => boxcar_server::downstream::UpstreamProtocol::Omaha {
+                            channels: mirror_channels,
+                            arches: mirror_arches,
+                        },
+                    };
                     let ca = match upstream_ca_file {
                         None => None,
                         Some(path) => {
@@ -149,7 +184,7 @@ fn main() -> anyhow::Result<()> {
                     };
                     Some(boxcar_server::downstream::Upstream {
                         url,
-                        token,
+                        protocol,
                         apps: mirror_apps,
                         interval: std::time::Duration::from_secs(sync_interval_secs),
                         ca,

@@ -1,13 +1,17 @@
 //! Downstream mode: a server mirrors channels and packages from an upstream Boxcar server on
-//! loopback and serves its own fleet from them, under its own policies.
+//! loopback — through its admin API, or through its Omaha endpoint as Nebraska's syncer mirrors
+//! Flatcar's public server — and serves its own fleet from them, under its own policies.
 
 mod common;
-use boxcar_server::downstream::{sync_once, SyncReport, Upstream};
+use boxcar_server::downstream::{sync_once, SyncReport, Upstream, UpstreamProtocol};
 use common::*;
 use serde_json::json;
 use std::time::Duration;
 
-on_both!(mirrors_channels_and_packages_and_follows_promotions);
+on_both!(
+    mirrors_channels_and_packages_and_follows_promotions,
+    mirrors_over_omaha_like_nebraskas_syncer,
+);
 
 fn mirrors_channels_and_packages_and_follows_promotions(b: Backend) {
     let up_db = TestDb::new(Backend::Sqlite);
@@ -35,7 +39,9 @@ fn mirrors_channels_and_packages_and_follows_promotions(b: Backend) {
     let down = TestServer::start(&db);
     let up = Upstream {
         url: format!("http://{}", upstream.addr),
-        token: upstream.reader.clone(),
+        protocol: UpstreamProtocol::BoxcarApi {
+            token: upstream.reader.clone(),
+        },
         apps: vec!["flatcar".into()],
         interval: Duration::from_secs(3600),
         ca: None,
@@ -101,10 +107,106 @@ fn mirrors_channels_and_packages_and_follows_promotions(b: Backend) {
 
     // A bad upstream token is a clear error.
     let bad = Upstream {
-        token: "bxc_wrong".into(),
+        protocol: UpstreamProtocol::BoxcarApi {
+            token: "bxc_wrong".into(),
+        },
         ..up
     };
     let err = sync_once(&down.fleet.store, T0, &bad).unwrap_err().to_string();
     assert!(err.contains("HTTP 401"), "{err}");
     assert!(!err.contains("bxc_wrong"), "token not in error text");
+}
+
+fn mirrors_over_omaha_like_nebraskas_syncer(b: Backend) {
+    let up_db = TestDb::new(Backend::Sqlite);
+    let upstream = TestServer::start(&up_db);
+    upstream.publish("3100.0.0", "stable");
+    upstream.publish("3200.0.0", "beta");
+    let db = TestDb::new(b);
+    let down = TestServer::start(&db);
+    let up = Upstream {
+        url: format!("http://{}/v1/update/", upstream.addr),
+        protocol: UpstreamProtocol::Omaha {
+            channels: vec!["stable".into(), "beta".into()],
+            arches: vec!["amd64".into(), "arm64".into()],
+        },
+        apps: vec!["flatcar".into()],
+        interval: Duration::from_secs(3600),
+        ca: None,
+    };
+    // Four checks (2 channels x 2 arches); nothing is published for arm64.
+    let report = sync_once(&down.fleet.store, T0, &up).unwrap();
+    assert_eq!(
+        report,
+        SyncReport {
+            apps_created: 0,
+            channels_created: 0,
+            packages_created: 2,
+            channels_moved: 2
+        }
+    );
+    // The mirrored packages are the upstream's: URL, file name, size, both hashes, extra files.
+    let strip = |mut p: boxcar_server::model::Package| {
+        p.id.clear();
+        p
+    };
+    let mut mine: Vec<_> = down.fleet.store.list_packages(FLATCAR).unwrap().into_iter().map(strip).collect();
+    let mut theirs: Vec<_> = upstream.fleet.store.list_packages(FLATCAR).unwrap().into_iter().map(strip).collect();
+    mine.sort_by(|a, b| a.version.cmp(&b.version));
+    theirs.sort_by(|a, b| a.version.cmp(&b.version));
+    assert_eq!(mine, theirs);
+    assert_eq!(mine[0].extra_files.len(), 1);
+    down.refresh();
+    let (_, chans) = down.api("GET", "/apps/flatcar/channels", None);
+    let version = |name: &str| {
+        chans.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["packages"][0]["version"].clone()
+    };
+    assert_eq!((version("stable"), version("beta")), (json!("3100.0.0"), json!("3200.0.0")));
+    // The upstream saw four stable instances (one per channel and arch), not one per sync.
+    assert_eq!(sync_once(&down.fleet.store, T0, &up).unwrap(), SyncReport::default());
+    let _ = upstream.fleet.flush_heartbeats();
+    let (_, seen) = upstream.api("GET", "/instances?app=flatcar&version=0.0.0", None);
+    assert_eq!(seen.as_array().map(Vec::len), Some(4), "{seen}");
+
+    // Upstream promotes stable: the mirror follows (the package is already here from beta).
+    upstream.publish("3300.0.0", "stable");
+    let report = sync_once(&down.fleet.store, T0, &up).unwrap();
+    assert_eq!(
+        report,
+        SyncReport {
+            packages_created: 1,
+            channels_moved: 1,
+            ..SyncReport::default()
+        }
+    );
+
+    // An app the upstream does not know: its error answer, named with the channel.
+    let (st, body) = down.api(
+        "POST",
+        "/apps",
+        Some(json!({"id": "{00000000-0000-0000-0000-000000000001}", "name": "other"})),
+    );
+    assert_eq!(st, 201, "{body}");
+    let other = Upstream {
+        apps: vec!["other".into()],
+        ..up.clone()
+    };
+    let err = sync_once(&down.fleet.store, T0, &other).unwrap_err().to_string();
+    assert!(
+        err.contains("channel stable (amd64)") && err.contains("error-unknownApplication"),
+        "{err}"
+    );
+    // An app not known here, and an upstream that is not there: clear errors.
+    let unknown = Upstream {
+        apps: vec!["nosuch".into()],
+        ..up.clone()
+    };
+    let err = sync_once(&down.fleet.store, T0, &unknown).unwrap_err().to_string();
+    assert!(err.contains("\"nosuch\" is not known here"), "{err}");
+    let gone = Upstream {
+        url: "http://127.0.0.1:9/v1/update/".into(),
+        ..up
+    };
+    let err = sync_once(&down.fleet.store, T0, &gone).unwrap_err().to_string();
+    assert!(err.contains("http://127.0.0.1:9/v1/update/"), "{err}");
 }
