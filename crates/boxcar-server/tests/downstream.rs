@@ -150,8 +150,22 @@ fn mirrors_over_omaha_like_nebraskas_syncer(b: Backend) {
         p.id.clear();
         p
     };
-    let mut mine: Vec<_> = down.fleet.store.list_packages(FLATCAR).unwrap().into_iter().map(strip).collect();
-    let mut theirs: Vec<_> = upstream.fleet.store.list_packages(FLATCAR).unwrap().into_iter().map(strip).collect();
+    let mut mine: Vec<_> = down
+        .fleet
+        .store
+        .list_packages(FLATCAR)
+        .unwrap()
+        .into_iter()
+        .map(strip)
+        .collect();
+    let mut theirs: Vec<_> = upstream
+        .fleet
+        .store
+        .list_packages(FLATCAR)
+        .unwrap()
+        .into_iter()
+        .map(strip)
+        .collect();
     mine.sort_by(|a, b| a.version.cmp(&b.version));
     theirs.sort_by(|a, b| a.version.cmp(&b.version));
     assert_eq!(mine, theirs);
@@ -161,7 +175,10 @@ fn mirrors_over_omaha_like_nebraskas_syncer(b: Backend) {
     let version = |name: &str| {
         chans.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["packages"][0]["version"].clone()
     };
-    assert_eq!((version("stable"), version("beta")), (json!("3100.0.0"), json!("3200.0.0")));
+    assert_eq!(
+        (version("stable"), version("beta")),
+        (json!("3100.0.0"), json!("3200.0.0"))
+    );
     // The upstream saw four stable instances (one per channel and arch), not one per sync.
     assert_eq!(sync_once(&down.fleet.store, T0, &up).unwrap(), SyncReport::default());
     let _ = upstream.fleet.flush_heartbeats();

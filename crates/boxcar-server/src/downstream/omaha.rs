@@ -61,7 +61,14 @@ fn board(arch: &str) -> String {
 fn machine_id(url: &str, app_id: &str, channel: &str, arch: &str) -> String {
     let d = sha2::Sha256::digest(format!("boxcar-mirror\n{url}\n{app_id}\n{channel}\n{arch}"));
     let h = hex::encode(&d[..16]);
-    format!("{{{}-{}-{}-{}-{}}}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{{{}-{}-{}-{}-{}}}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The scheduled check of a client on `channel` that runs nothing yet.
