@@ -3,7 +3,7 @@
 //! terminates TLS for `localhost`/127.0.0.1 and forwards to a real `boxcar-server` on plain HTTP.
 //! With the CA file both clients work; without it the certificate is refused.
 
-use boxcar_server::downstream::{ca_certificates, sync_once, Upstream};
+use boxcar_server::downstream::{ca_certificates, sync_once, Upstream, UpstreamProtocol};
 use boxcar_server::service::{Clock, Fleet};
 use boxcar_server::store::{Role, Store};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -229,7 +229,9 @@ fn fleet_cli_and_mirror_speak_https_with_a_ca_file() {
     store.ensure_defaults(Clock::System.now()).unwrap();
     let mut up = Upstream {
         url: format!("https://localhost:{port}"),
-        token: s.reader.clone(),
+        protocol: UpstreamProtocol::BoxcarApi {
+            token: s.reader.clone(),
+        },
         apps: vec!["flatcar".into()],
         interval: Duration::from_secs(3600),
         ca: None,

@@ -176,7 +176,13 @@ fn sync_api(store: &Store, now: i64, up: &Upstream, token: &str) -> Result<SyncR
             Err(e) => return Err(e.into()),
         };
         let channels: Vec<Channel> = get(up, token, &format!("/apps/{}/channels", app.name))?;
+        let local_channels = store.list_channels(&local.id)?;
         for ch in channels {
+            // Every upstream channel exists here, even one that serves nothing yet.
+            if !local_channels.iter().any(|c| c.name == ch.name) {
+                store.create_channel(now, &local.id, &ch.name)?;
+                report.channels_created += 1;
+            }
             for p in &ch.packages {
                 mirror_package(store, now, &local.id, &ch.name, p, &mut report)?;
             }
