@@ -57,10 +57,7 @@ fn mirrors_channels_and_packages_and_follows_promotions(b: Backend) {
         }
     );
     down.refresh();
-    let (_, chans) = down.api("GET", "/apps/flatcar/channels", None);
-    let version = |name: &str| {
-        chans.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["packages"][0]["version"].clone()
-    };
+    let version = |name: &str| channel_version(&down, name);
     assert_eq!(
         (version("stable"), version("beta"), version("edge")),
         (json!("3100.0.0"), json!("3200.0.0"), json!("3200.0.0"))
@@ -136,45 +133,24 @@ fn mirrors_over_omaha_like_nebraskas_syncer(b: Backend) {
     };
     // Four checks (2 channels x 2 arches); nothing is published for arm64.
     let report = sync_once(&down.fleet.store, T0, &up).unwrap();
-    assert_eq!(
-        report,
-        SyncReport {
-            apps_created: 0,
-            channels_created: 0,
-            packages_created: 2,
-            channels_moved: 2
-        }
-    );
-    // The mirrored packages are the upstream's: URL, file name, size, both hashes, extra files.
-    let strip = |mut p: boxcar_server::model::Package| {
-        p.id.clear();
-        p
+    let expected = SyncReport {
+        packages_created: 2,
+        channels_moved: 2,
+        ..SyncReport::default()
     };
-    let mut mine: Vec<_> = down
-        .fleet
-        .store
-        .list_packages(FLATCAR)
-        .unwrap()
-        .into_iter()
-        .map(strip)
-        .collect();
-    let mut theirs: Vec<_> = upstream
-        .fleet
-        .store
-        .list_packages(FLATCAR)
-        .unwrap()
-        .into_iter()
-        .map(strip)
-        .collect();
-    mine.sort_by(|a, b| a.version.cmp(&b.version));
-    theirs.sort_by(|a, b| a.version.cmp(&b.version));
+    assert_eq!(report, expected);
+    // The mirrored packages are the upstream's: URL, file name, size, both hashes, extra files.
+    let packages = |s: &TestServer| {
+        let mut all = s.fleet.store.list_packages(FLATCAR).unwrap();
+        all.iter_mut().for_each(|p| p.id.clear());
+        all.sort_by(|a, b| a.version.cmp(&b.version));
+        all
+    };
+    let (mine, theirs) = (packages(&down), packages(&upstream));
     assert_eq!(mine, theirs);
     assert_eq!(mine[0].extra_files.len(), 1);
     down.refresh();
-    let (_, chans) = down.api("GET", "/apps/flatcar/channels", None);
-    let version = |name: &str| {
-        chans.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["packages"][0]["version"].clone()
-    };
+    let version = |name: &str| channel_version(&down, name);
     assert_eq!(
         (version("stable"), version("beta")),
         (json!("3100.0.0"), json!("3200.0.0"))
@@ -226,4 +202,10 @@ fn mirrors_over_omaha_like_nebraskas_syncer(b: Backend) {
     };
     let err = sync_once(&down.fleet.store, T0, &gone).unwrap_err().to_string();
     assert!(err.contains("http://127.0.0.1:9/v1/update/"), "{err}");
+}
+
+/// The version the mirror's channel `name` serves (its first architecture).
+fn channel_version(down: &TestServer, name: &str) -> serde_json::Value {
+    let (_, chans) = down.api("GET", "/apps/flatcar/channels", None);
+    chans.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["packages"][0]["version"].clone()
 }

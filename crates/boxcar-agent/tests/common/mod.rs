@@ -441,8 +441,9 @@ fn uuid_like() -> String {
 /// One request over the socket; returns the response line as JSON.
 pub fn api(socket: &Path, line: &str) -> serde_json::Value {
     let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
-    s.write_all(line.as_bytes()).unwrap();
-    s.write_all(b"\n").unwrap();
+    // One write: the daemon answers an over-long line and closes at once, so a newline written
+    // separately could meet a closed socket (a broken pipe seen once under load).
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
     let mut r = BufReader::new(s);
     let mut out = String::new();
     r.read_line(&mut out).unwrap();
