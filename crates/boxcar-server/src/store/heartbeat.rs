@@ -136,24 +136,18 @@ impl Store {
         let mut writes = HeartbeatWrites::default();
         let (single, repeated) = split_repeated(batch);
         for chunk in single.chunks(HEARTBEAT_CHUNK) {
-            // Counted once the transaction committed (a retried chunk is not counted twice).
-            let mut chunk_writes = HeartbeatWrites::default();
-            self.heartbeat_tx(|c| {
+            // Every row of the chunk is either touched or upserted.
+            let touched = self.heartbeat_tx(|c| {
                 let touched = touch(c, chunk)?;
-                chunk_writes = HeartbeatWrites {
-                    touched: touched.len(),
-                    upserted: 0,
-                };
                 for h in chunk {
                     if !touched.contains(&(h.app_id.clone(), h.machine_id.clone())) {
                         c.execute(UPSERT_HEARTBEAT, &upsert_params(h))?;
-                        chunk_writes.upserted += 1;
                     }
                 }
-                Ok(())
+                Ok(touched.len())
             })?;
-            writes.touched += chunk_writes.touched;
-            writes.upserted += chunk_writes.upserted;
+            writes.touched += touched;
+            writes.upserted += chunk.len() - touched;
         }
         // An instance whose heartbeats differ within the batch: one by one, in order (a touch
         // statement must not name a row twice, its outcome would be either one).
@@ -169,21 +163,20 @@ impl Store {
         Ok(writes)
     }
 
-    fn heartbeat_tx(&self, f: impl FnOnce(&mut dyn Conn) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn heartbeat_tx<R>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<R, StoreError>) -> Result<R, StoreError> {
         self.write(|c| {
             if c.dialect() == Dialect::Postgres {
                 // "Last seen" was already held in memory for up to HEARTBEAT_FLUSH; not waiting
                 // for the WAL flush at commit adds well under a second to what a crash can lose,
                 // and spares one disk flush per chunk. Grants and events commit synchronously.
                 //
-                // Custom plans: after five executions PostgreSQL may switch a prepared statement
-                // to its generic plan, which for the touch statement (a join against a VALUES
-                // list of parameters) scans the table instead of probing the primary key per
-                // row: 10-15 ms per 32 rows instead of about 2 ms (measured in the `stages`
-                // bench: 400-600 µs per heartbeat before, under 100 µs after). Even planned per
-                // execution, a table whose statistics are stale (freshly filled) sometimes got a
-                // hash join over a sequential scan or a bitmap scan of another index (17-70 ms);
-                // the only good plan is a primary-key probe per VALUES row, so the others are
+                // Plans: the only good plan for the touch statement is a primary-key probe per
+                // heartbeat row. When it was a join against a 32-row VALUES list, PostgreSQL's
+                // generic plan (after five executions) scanned the table instead (10-15 ms per
+                // 32 rows against about 2 ms), hence the custom plans; and with the statistics of
+                // a freshly filled table it sometimes chose a hash join over a sequential scan
+                // or a bitmap scan of another index (17-70 ms). The JSON rows of today's
+                // statement are estimated too (100 rows), so the other join and scan methods stay
                 // switched off for these transactions (they hold nothing else).
                 c.batch(
                     "SET LOCAL synchronous_commit TO OFF; SET LOCAL plan_cache_mode TO force_custom_plan; \
@@ -203,12 +196,12 @@ impl Store {
 /// one round trip and one plan per chunk. SQLite, in process and without planning costs, takes the
 /// multi-row `VALUES` statements ([`touch_sql`]).
 fn touch(c: &mut dyn Conn, rows: &[&Heartbeat]) -> Result<HashSet<(String, String)>, StoreError> {
-    let mut moved = Vec::with_capacity(rows.len());
+    let mut moved = HashSet::with_capacity(rows.len());
     match c.dialect() {
         Dialect::Postgres => {
             let json = touch_json(rows);
             for r in c.query(TOUCH_JSON_SQL, &[json.into()])? {
-                moved.push((r.text(0), r.text(1)));
+                moved.insert((r.text(0), r.text(1)));
             }
         }
         Dialect::Sqlite => {
@@ -218,12 +211,12 @@ fn touch(c: &mut dyn Conn, rows: &[&Heartbeat]) -> Result<HashSet<(String, Strin
                 rest = later;
                 let params: Vec<Val> = now.iter().flat_map(|h| upsert_params(h)).collect();
                 for r in c.query(&touch_sql(now.len()), &params)? {
-                    moved.push((r.text(0), r.text(1)));
+                    moved.insert((r.text(0), r.text(1)));
                 }
             }
         }
     }
-    Ok(moved.into_iter().collect())
+    Ok(moved)
 }
 
 /// What both touch statements do with their rows `v` (columns named as in [`touch_json`]): move
