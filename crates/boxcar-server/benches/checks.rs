@@ -158,14 +158,7 @@ fn checks(b: Backend) {
     let servers = start_servers(&fleet);
     let up_to_date = requests(&bodies("bench", INSTANCES, "3100.0.0"));
     // Warm up: every instance registered once.
-    let _ = load(
-        servers.boxcar,
-        up_to_date.clone(),
-        b"noupdate",
-        Pace::Rate(4000.0),
-        Stop::After(RUN),
-    );
-    fleet.flush_heartbeats().unwrap();
+    drained_run(&fleet, &servers, &up_to_date, Pace::Rate(4000.0), Stop::After(RUN));
 
     println!(
         "== update checks, {}, {INSTANCES} instances, {CONNECTIONS} connections, {ROUNDS} interleaved rounds of {:.1} s each",
@@ -241,34 +234,32 @@ fn checks(b: Backend) {
 /// One closed-loop round of checks at `resolution`; the round ends when the heartbeats it queued
 /// are written (the drain time counts: a rate the database cannot keep up with is not a rate).
 fn check_round(fleet: &Arc<Fleet>, servers: &Servers, requests: &Arc<Vec<Vec<u8>>>, resolution: Duration) -> Run {
-    fleet.flush_heartbeats().unwrap();
     fleet.set_last_seen_resolution(resolution);
-    let mut run = load(
-        servers.boxcar,
-        requests.clone(),
-        b"noupdate",
-        Pace::Closed,
-        Stop::After(ROUND),
-    );
-    let t = Instant::now();
-    fleet.flush_heartbeats().unwrap();
-    run.elapsed += t.elapsed();
+    let (mut run, drain) = drained_run(fleet, servers, requests, Pace::Closed, Stop::After(ROUND));
+    run.elapsed += drain;
     run
 }
 
 /// A paced run at 3,000 checks/s (latency from the scheduled send time); the backlog is written
 /// before it returns.
 fn paced_round(fleet: &Arc<Fleet>, servers: &Servers, requests: &Arc<Vec<Vec<u8>>>) -> Run {
+    drained_run(fleet, servers, requests, Pace::Rate(3000.0), Stop::After(RUN)).0
+}
+
+/// Checks on the update server that start with no heartbeat queued and end when the heartbeats
+/// they queued are written; the run and how long that writing took.
+fn drained_run(
+    fleet: &Arc<Fleet>,
+    servers: &Servers,
+    requests: &Arc<Vec<Vec<u8>>>,
+    pace: Pace,
+    stop: Stop,
+) -> (Run, Duration) {
     fleet.flush_heartbeats().unwrap();
-    let run = load(
-        servers.boxcar,
-        requests.clone(),
-        b"noupdate",
-        Pace::Rate(3000.0),
-        Stop::After(RUN),
-    );
+    let run = load(servers.boxcar, requests.clone(), b"noupdate", pace, stop);
+    let t = Instant::now();
     fleet.flush_heartbeats().unwrap();
-    run
+    (run, t.elapsed())
 }
 
 /// CPU time per check of each fast-path step, one thread, no HTTP: where a check's time goes.
