@@ -61,7 +61,6 @@ impl Steps {
 /// the log's time and level (`[  12.3] boxcar-updated[315]: 2026-… INFO target: msg`
 /// → `boxcar-updated: msg`).
 fn node_line(line: &str) -> String {
-    let line = strip_ansi(line);
     let line = line.trim();
     let line = match line.strip_prefix('[').and_then(|r| r.split_once("] ")) {
         Some((_, rest)) => rest,
@@ -79,34 +78,6 @@ fn node_line(line: &str) -> String {
         .map(|(_, m)| m)
         .unwrap_or(msg);
     format!("{unit}: {msg}")
-}
-
-/// `line` without the colour codes systemd puts into its console lines
-/// ("Welcome to \x1b[1mBoxcar\x1b[0m"): the test bed's serial reader already
-/// dropped the ESC control character, so `[<digits;…>m` remains.
-fn strip_ansi(line: &str) -> String {
-    let b = line.as_bytes();
-    let mut out = String::with_capacity(line.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'[' {
-            let mut j = i + 1;
-            while j < b.len() && (b[j].is_ascii_digit() || b[j] == b';') {
-                j += 1;
-            }
-            if j > i + 1 && j < b.len() && b[j] == b'm' {
-                i = j + 1;
-                continue;
-            }
-        }
-        // Copy one whole character (the line may hold UTF-8).
-        let c = line[i..].chars().next().unwrap_or(' ');
-        if c != '\u{1b}' {
-            out.push(c);
-        }
-        i += c.len_utf8();
-    }
-    out
 }
 
 fn say(what: &str) {

@@ -2,7 +2,8 @@
 //!
 //! QEMU appends the guest's serial output to a file; the scanner reads what
 //! is new, splits it into lines (`\r\n` or `\n`; firmware writes partial
-//! lines and ANSI escapes) and matches markers as substrings of whole lines.
+//! lines and ANSI escapes, which are dropped) and matches markers as
+//! substrings of whole lines.
 
 use crate::error::{Result, TestbedError};
 use std::io::{Read, Seek, SeekFrom};
@@ -32,13 +33,29 @@ impl LineSplitter {
     }
 }
 
-/// Lossy text of one console line without line endings and control
-/// characters (escape sequences keep their printable part).
+/// Lossy text of one console line without line endings, control characters
+/// and CSI escape sequences (systemd's colours, firmware's cursor moves:
+/// `ESC [` parameters, then a final byte in `@`..`~`).
 fn clean(b: &[u8]) -> String {
-    String::from_utf8_lossy(b)
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\t')
-        .collect()
+    let text = String::from_utf8_lossy(b);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            let mut rest = chars.clone();
+            if rest.next() == Some('[') {
+                chars = rest;
+                for p in chars.by_ref() {
+                    if ('@'..='~').contains(&p) {
+                        break;
+                    }
+                }
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Reads a growing log file from a position.
@@ -106,12 +123,20 @@ mod tests {
     fn splits_crlf_and_keeps_partial_lines() {
         let mut s = LineSplitter::default();
         assert_eq!(s.feed(b"Booting from ROM..\x1b[2J"), Vec::<String>::new());
-        assert_eq!(
-            s.feed(b"BOXCAR_MARK up\r\nsec"),
-            ["Booting from ROM..[2JBOXCAR_MARK up"]
-        );
+        assert_eq!(s.feed(b"BOXCAR_MARK up\r\nsec"), ["Booting from ROM..BOXCAR_MARK up"]);
         assert_eq!(s.pending(), "sec");
         assert_eq!(s.feed(b"ond\n"), ["second"]);
+    }
+
+    #[test]
+    fn colours_go_and_text_stays() {
+        let mut s = LineSplitter::default();
+        assert_eq!(
+            s.feed("[\x1b[0;32m  OK  \x1b[0m] Welcome to \x1b[1mBoxcar\x1b[0m \u{e9}\x07[x]\n".as_bytes()),
+            ["[  OK  ] Welcome to Boxcar \u{e9}[x]"]
+        );
+        // A lone ESC (not a CSI sequence) is dropped like any control character.
+        assert_eq!(s.feed(b"a\x1bb\n"), ["ab"]);
     }
 
     #[test]
