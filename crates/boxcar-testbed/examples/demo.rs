@@ -90,7 +90,7 @@ fn say(what: &str) {
 /// log on the console (the demo shows their progress lines), and a console
 /// line with the running version once the boot was marked good.
 fn update_overlay(server_url: &str) -> String {
-    let provision_time = scenario::provision_time::indented(10);
+    let provision_time = scenario::indent(scenario::provision_time::SCRIPT, 10);
     format!(
         r#"variant: flatcar
 version: 1.1.0

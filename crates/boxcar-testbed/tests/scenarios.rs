@@ -65,7 +65,6 @@ m done
 
 /// Test-only Butane overlay: the check script and its unit.
 fn check_overlay(key: &str, secret: &str) -> String {
-    let indent = |s: &str| s.lines().map(|l| format!("          {l}\n")).collect::<String>();
     format!(
         r#"variant: flatcar
 version: 1.1.0
@@ -102,8 +101,8 @@ systemd:
         [Install]
         WantedBy=multi-user.target
 "#,
-        script = indent(CHECK_SCRIPT),
-        provision_time = scenario::provision_time::indented(10),
+        script = scenario::indent(CHECK_SCRIPT, 10),
+        provision_time = scenario::indent(scenario::provision_time::SCRIPT, 10),
     )
 }
 

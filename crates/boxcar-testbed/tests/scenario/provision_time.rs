@@ -17,9 +17,3 @@ journalctl -b -o short-monotonic --no-pager _PID=1 | awk -v stages="$stages" '
   END { if (first == "") print "ran=no"
         else printf "ran=yes start=%.2f end=%.2f seconds=%.2f stages: %s\n", first, last, last - first, stages }'
 "#;
-
-/// [`SCRIPT`] indented by `spaces`, for a Butane `inline: |` block.
-pub fn indented(spaces: usize) -> String {
-    let pad = " ".repeat(spaces);
-    SCRIPT.lines().map(|l| format!("{pad}{l}\n")).collect()
-}
