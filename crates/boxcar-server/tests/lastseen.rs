@@ -13,12 +13,6 @@ on_both!(
     odd_ids_and_missing_groups_are_written_by_the_batched_touch,
 );
 
-fn instance(s: &TestServer, id: &str) -> serde_json::Value {
-    let (st, b) = s.api("GET", &format!("/apps/flatcar/instances/{id}"), None);
-    assert_eq!(st, 200, "{b}");
-    b
-}
-
 /// Writes the queue and returns how many heartbeats were in it.
 fn flush(s: &TestServer) -> usize {
     s.fleet.flush_heartbeats().unwrap()
@@ -47,7 +41,7 @@ fn a_repeat_within_the_resolution_writes_nothing(b: Backend) {
         "noupdate"
     );
     assert_eq!(flush(&s), 1);
-    assert_eq!(instance(&s, "m1")["last_check"], T0);
+    assert_eq!(s.instance("m1")["last_check"], T0);
 
     s.advance(30);
     assert_eq!(
@@ -60,14 +54,14 @@ fn a_repeat_within_the_resolution_writes_nothing(b: Backend) {
         "noupdate"
     );
     assert_eq!(flush(&s), 0, "repeats within the resolution are not queued");
-    assert_eq!(instance(&s, "m1")["last_check"], T0, "the row did not change");
+    assert_eq!(s.instance("m1")["last_check"], T0, "the row did not change");
     assert_eq!(skipped(&s), 2);
 
     // 60 s after the written one: last seen moves.
     s.advance(1);
     s.omaha(&check("m1", "3000.0.0", "stable", "0.0.0.0"));
     assert_eq!(flush(&s), 1);
-    assert_eq!(instance(&s, "m1")["last_check"], T0 + 60);
+    assert_eq!(s.instance("m1")["last_check"], T0 + 60);
 }
 
 fn changes_and_check_ins_are_written_at_once(b: Backend) {
@@ -80,7 +74,7 @@ fn changes_and_check_ins_are_written_at_once(b: Backend) {
     s.advance(5);
     s.omaha(&check("m1", "3001.0.0", "stable", "0.0.0.0"));
     assert_eq!(flush(&s), 1);
-    let i = instance(&s, "m1");
+    let i = s.instance("m1");
     assert_eq!(
         (i["version"].as_str(), i["last_check"].as_i64()),
         (Some("3001.0.0"), Some(T0 + 5))
@@ -98,7 +92,7 @@ fn changes_and_check_ins_are_written_at_once(b: Backend) {
     );
     assert_eq!(st, 200);
     assert_eq!(flush(&s), 1);
-    let i = instance(&s, "m1");
+    let i = s.instance("m1");
     assert_eq!(
         (i["ip"].as_str(), i["last_check"].as_i64()),
         (Some("192.0.2.7"), Some(T0 + 6))
@@ -107,15 +101,11 @@ fn changes_and_check_ins_are_written_at_once(b: Backend) {
     // A status change goes through the store at once (here a grant), and the heartbeat after it
     // (a ping without update check) is written as well.
     s.publish("3100.0.0", "stable");
-    s.policy(
-        "stable",
-        serde_json::json!({"safe_mode": "off", "max_updates_per_period": 10, "period_minutes": 60,
-                           "update_timeout_minutes": 60, "halt": {"threshold_percent": 0, "min_failures": 1}}),
-    );
+    s.policy("stable", open_policy(10));
     s.advance(1);
     assert_eq!(status_of(s.omaha(&check("m1", "3001.0.0", "stable", "0.0.0.0"))), "ok");
     assert_eq!(flush(&s), 0, "the grant was written by its check-in, not queued");
-    let i = instance(&s, "m1");
+    let i = s.instance("m1");
     assert_eq!(
         (i["status"].as_str(), i["last_check"].as_i64()),
         (Some("granted"), Some(T0 + 7)),
@@ -125,7 +115,7 @@ fn changes_and_check_ins_are_written_at_once(b: Backend) {
     let (st, _) = s.omaha(&ping("m1", "3001.0.0", "stable"));
     assert_eq!(st, 200);
     assert_eq!(flush(&s), 1, "after a check-in the next heartbeat is written");
-    let i = instance(&s, "m1");
+    let i = s.instance("m1");
     assert_eq!(
         (i["ip"].as_str(), i["last_check"].as_i64()),
         (Some("127.0.0.1"), Some(T0 + 8))
@@ -140,7 +130,7 @@ fn zero_resolution_writes_every_heartbeat(b: Backend) {
     for k in 0..3 {
         s.omaha(&check("m1", "3000.0.0", "stable", "0.0.0.0"));
         assert_eq!(flush(&s), 1);
-        assert_eq!(instance(&s, "m1")["last_check"], T0 + k);
+        assert_eq!(s.instance("m1")["last_check"], T0 + k);
         s.advance(1);
     }
     assert_eq!(skipped(&s), 0);
@@ -157,7 +147,7 @@ fn a_late_flush_from_another_replica_never_makes_the_row_older(b: Backend) {
     two.omaha(&check("m1", "3001.0.0", "stable", "0.0.0.0"));
     assert_eq!(flush(&two), 1);
     assert_eq!(flush(&one), 1);
-    let i = instance(&one, "m1");
+    let i = one.instance("m1");
     assert_eq!(
         (i["version"].as_str(), i["last_check"].as_i64()),
         (Some("3001.0.0"), Some(T0 + 10)),
@@ -167,7 +157,7 @@ fn a_late_flush_from_another_replica_never_makes_the_row_older(b: Backend) {
     one.advance(20);
     one.omaha(&check("m1", "3000.0.0", "stable", "0.0.0.0"));
     assert_eq!(flush(&one), 0);
-    assert_eq!(instance(&two, "m1")["version"], "3001.0.0");
+    assert_eq!(two.instance("m1")["version"], "3001.0.0");
 }
 
 /// The batched last-seen statement carries every field of the heartbeat (on PostgreSQL as one

@@ -20,17 +20,6 @@ on_both!(
     period_limit_resets_after_the_period,
 );
 
-fn instance(s: &TestServer, id: &str) -> serde_json::Value {
-    let (st, b) = s.api("GET", &format!("/apps/flatcar/instances/{id}"), None);
-    assert_eq!(st, 200, "{b}");
-    b
-}
-
-fn open_policy(max: u32) -> serde_json::Value {
-    json!({"safe_mode": "off", "max_updates_per_period": max, "period_minutes": 60, "update_timeout_minutes": 60,
-           "halt": {"threshold_percent": 0, "min_failures": 1}})
-}
-
 fn unknown_app_is_an_error_answer(b: Backend) {
     let db = TestDb::new(b);
     let s = TestServer::start(&db);
@@ -61,7 +50,7 @@ fn no_package_means_noupdate_and_the_instance_is_recorded(b: Backend) {
     assert_eq!(uc.status, UpdateStatus::NoUpdate);
     assert!(uc.urls.is_empty() && uc.manifest.is_none());
     s.flush();
-    let i = instance(&s, "m1");
+    let i = s.instance("m1");
     assert_eq!(i["version"], "3000.0.0");
     assert_eq!(i["group_id"], "stable");
     assert_eq!(i["status"], "undefined");
@@ -79,7 +68,7 @@ fn unknown_track_means_noupdate_and_no_group(b: Backend) {
         "noupdate"
     );
     s.flush();
-    let i = instance(&s, "m1");
+    let i = s.instance("m1");
     assert_eq!(i["group_id"], serde_json::Value::Null);
     assert_eq!(i["track"], "nightly-xyz");
 }
@@ -114,13 +103,13 @@ fn a_full_update_walks_the_instance_through_every_status(b: Backend) {
         Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
     );
     assert!(action.disable_payload_backoff);
-    assert_eq!(instance(&s, "m1")["status"], "granted");
+    assert_eq!(s.instance("m1")["status"], "granted");
 
     for (t, r, want) in [(13, 1, "downloading"), (14, 1, "downloaded"), (3, 1, "installed")] {
         let resp = parse(s.omaha(&event("m1", "3000.0.0", "stable", t, r, None)));
         assert_eq!(resp.apps[0].event_acks, 1);
         assert!(resp.apps[0].update_check.is_none());
-        assert_eq!(instance(&s, "m1")["status"], want);
+        assert_eq!(s.instance("m1")["status"], want);
     }
     // UPDATED_NEED_REBOOT: pings only.
     let resp = parse(s.omaha(&ping("m1", "3000.0.0", "stable")));
@@ -132,7 +121,7 @@ fn a_full_update_walks_the_instance_through_every_status(b: Backend) {
         status_of(s.omaha(&check("m1", "3100.0.0", "stable", "3000.0.0"))),
         "noupdate"
     );
-    let i = instance(&s, "m1");
+    let i = s.instance("m1");
     assert_eq!(i["status"], "complete");
     assert_eq!(i["update_in_progress"], false);
     assert_eq!(i["version"], "3100.0.0");
@@ -164,7 +153,7 @@ fn error_and_rollback_events_are_decoded(b: Backend) {
     parse(s.omaha(&event("m1", "3000.0.0", "stable", 13, 1, None)));
     // PayloadHashMismatch with the "resumed" flag.
     parse(s.omaha(&event("m1", "3000.0.0", "stable", 3, 0, Some((1 << 30) | 10))));
-    let i = instance(&s, "m1");
+    let i = s.instance("m1");
     assert_eq!(i["status"], "error");
     assert_eq!(i["last_error"], "PayloadHashMismatch (resumed)");
     assert_eq!(i["events"][0]["error"], "PayloadHashMismatch (resumed)");
@@ -174,7 +163,7 @@ fn error_and_rollback_events_are_decoded(b: Backend) {
         r#"eventresult="0" errorcode="44""#,
     );
     parse(s.omaha(&xml));
-    let i = instance(&s, "m2");
+    let i = s.instance("m2");
     assert_eq!(i["status"], "rollback");
     assert_eq!(i["last_error"], "RollbackError");
 }
@@ -190,7 +179,7 @@ fn installed_but_booted_old_version_is_a_rollback(b: Backend) {
     }
     // Rebooted, still on 3000.0.0.
     s.omaha(&check("m1", "3000.0.0", "stable", "0.0.0.0"));
-    assert_eq!(instance(&s, "m1")["status"], "rollback");
+    assert_eq!(s.instance("m1")["status"], "rollback");
 }
 
 fn safe_mode_grants_one_canary_first(b: Backend) {
@@ -209,10 +198,10 @@ fn safe_mode_grants_one_canary_first(b: Backend) {
         status_of(s.omaha(&check("m2", "3000.0.0", "stable", "0.0.0.0"))),
         "noupdate"
     );
-    assert_eq!(instance(&s, "m2")["status"], "on_hold");
+    assert_eq!(s.instance("m2")["status"], "on_hold");
     // The canary finishes; the period limit applies from now on.
     s.omaha(&check("canary", "3100.0.0", "stable", "3000.0.0"));
-    assert_eq!(instance(&s, "canary")["status"], "complete");
+    assert_eq!(s.instance("canary")["status"], "complete");
     assert_eq!(status_of(s.omaha(&check("m2", "3000.0.0", "stable", "0.0.0.0"))), "ok");
 }
 
@@ -324,7 +313,7 @@ fn period_limit_resets_after_the_period(b: Backend) {
         .map(|m| status_of(s.omaha(&check(m, "3000.0.0", "stable", "0.0.0.0"))))
         .collect();
     assert_eq!(got, ["ok", "ok", "noupdate"]);
-    assert_eq!(instance(&s, "m3")["status"], "on_hold");
+    assert_eq!(s.instance("m3")["status"], "on_hold");
     // Finish both so the concurrency limit does not hold m3 back, then let the period pass.
     for m in ["m1", "m2"] {
         s.omaha(&check(m, "3100.0.0", "stable", "3000.0.0"));

@@ -304,6 +304,13 @@ impl TestServer {
         assert_eq!(s, 201, "{b}");
     }
 
+    /// An instance of the Flatcar app as the admin API shows it.
+    pub fn instance(&self, id: &str) -> serde_json::Value {
+        let (st, b) = self.api("GET", &format!("/apps/flatcar/instances/{id}"), None);
+        assert_eq!(st, 200, "{b}");
+        b
+    }
+
     /// Sets the policy of a Flatcar group.
     pub fn policy(&self, group: &str, policy: serde_json::Value) {
         let (s, b) = self.api(
@@ -423,6 +430,12 @@ pub fn parse(resp: (u16, String)) -> boxcar_omaha::Response {
 }
 
 /// The update check status of a 200 response.
+/// A group policy that grants at once: no canary, `max` updates per hour, no automatic halt.
+pub fn open_policy(max: u32) -> serde_json::Value {
+    serde_json::json!({"safe_mode": "off", "max_updates_per_period": max, "period_minutes": 60,
+                       "update_timeout_minutes": 60, "halt": {"threshold_percent": 0, "min_failures": 1}})
+}
+
 pub fn status_of(resp: (u16, String)) -> String {
     parse(resp)
         .first_update_check()
